@@ -1,0 +1,1 @@
+"""Session actors, the persisted mailbox, and the message types they exchange."""

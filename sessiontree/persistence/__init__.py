@@ -1,0 +1,9 @@
+"""The store: one small interface (``Store``) over peewee; SQLite (WAL) by default.
+
+Nothing outside this package writes SQL.
+"""
+
+from sessiontree.persistence.artifacts import canonical_bytes, chain_hash, content_hash
+from sessiontree.persistence.store import SCHEMA_VERSION, Store, open_store
+
+__all__ = ["SCHEMA_VERSION", "Store", "canonical_bytes", "chain_hash", "content_hash", "open_store"]

@@ -1,0 +1,24 @@
+"""Content addressing: canonical JSON bytes, blake3 hashes, and the message chain."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import blake3
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """Canonical JSON: sorted keys, no spaces, UTF-8, no NaN. Equal values, equal bytes."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def content_hash(data: bytes) -> str:
+    return blake3.blake3(data).hexdigest()
+
+
+def chain_hash(prev_chain_hash: str, artifact_hash: str) -> str:
+    """``blake3(prev_chain_hash + artifact_hash)`` over the hex strings; genesis prev is ''."""
+    return blake3.blake3((prev_chain_hash + artifact_hash).encode("ascii")).hexdigest()

@@ -1,0 +1,106 @@
+"""Row -> record conversion (the only place that knows both shapes)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sessiontree.budget import Budget, Usage
+from sessiontree.persistence.records import (
+    CheckpointRecord,
+    JobRecord,
+    SessionRecord,
+    ToolCallRecord,
+)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def usage_of(text: str) -> Usage:
+    return Usage.model_validate_json(text)
+
+
+def session(row: Any) -> SessionRecord:
+    return SessionRecord(
+        id=row.id,
+        parent_id=row.parent_id,
+        root_id=row.root_id,
+        depth=row.depth,
+        spawn_index=row.spawn_index,
+        role=row.role,
+        state=row.state,
+        state_reason=row.state_reason,
+        provider=row.provider,
+        model=row.model,
+        capabilities=tuple(json.loads(row.capabilities)),
+        budget=Budget.model_validate_json(row.budget),
+        usage=usage_of(row.usage),
+        children_spent=usage_of(row.children_spent),
+        carved=usage_of(row.carved),
+        spawn_count=row.spawn_count,
+        max_children=row.max_children,
+        restart=row.restart,
+        child_strategy=row.child_strategy,
+        restart_log=tuple(json.loads(row.restart_log)),
+        workspace=row.workspace,
+        task_hash=row.task_hash,
+        summary_hash=row.summary_hash,
+        checkpoint_seq=row.checkpoint_seq,
+        message_seq=row.message_seq,
+        message_head=row.message_head,
+        meta=json.loads(row.meta),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        ended_at=row.ended_at,
+    )
+
+
+def job(row: Any) -> JobRecord:
+    return JobRecord(
+        id=row.id,
+        order=row.order,
+        session_id=row.session_id,
+        root_id=row.root_id,
+        kind=row.kind,
+        state=row.state,
+        attempt=row.attempt,
+        provider=row.provider,
+        not_before=row.not_before,
+        reason=row.reason,
+        created_at=row.created_at,
+    )
+
+
+def tool_call(row: Any) -> ToolCallRecord:
+    return ToolCallRecord(
+        id=row.id,
+        session_id=row.session_id,
+        job_id=row.job_id,
+        message_seq=row.message_seq,
+        idx=row.idx,
+        tool=row.tool,
+        args_hash=row.args_hash,
+        idempotency_key=row.idempotency_key,
+        effect=row.effect,
+        state=row.state,
+        result_hash=row.result_hash,
+        attempts=row.attempts,
+    )
+
+
+def checkpoint(row: Any) -> CheckpointRecord:
+    return CheckpointRecord(
+        session_id=row.session_id,
+        seq=row.seq,
+        state=row.state,
+        message_seq=row.message_seq,
+        message_head=row.message_head,
+        open_tool_calls=tuple(json.loads(row.open_tool_calls)),
+        awaited_children=tuple(json.loads(row.awaited_children)),
+        usage=usage_of(row.usage),
+        job_id=row.job_id,
+        attempt=row.attempt,
+        created_at=row.created_at,
+    )

@@ -1,0 +1,220 @@
+"""Flight Recorder event types and their payload schemas.
+
+Every event type is registered here with a pydantic model; :func:`validate_payload`
+rejects an unregistered type or a payload that does not fit its schema. Families:
+``FR-EVT-SESS-*`` (session lifecycle), ``FR-EVT-SESS-SCHED-*`` (jobs) and
+``FR-EVT-SESS-SPAWN-*`` (spawn steps).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from sessiontree.errors import InvalidInput
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SessCreated(_Payload):
+    role: str
+    parent_id: str | None
+    root_id: str
+    depth: int
+    provider: str
+    model: str
+    budget: dict[str, Any]
+
+
+class SessState(_Payload):
+    from_state: str
+    to_state: str
+    reason: str | None = None
+
+
+class SessMessage(_Payload):
+    seq: int
+    role: str
+    artifact_hash: str
+    chain_hash: str
+    trust: str
+
+
+class SessCheckpoint(_Payload):
+    checkpoint_seq: int
+    message_seq: int
+    message_head: str
+    open_tool_calls: list[str]
+    awaited_children: list[str]
+    state: str
+
+
+class SessUsage(_Payload):
+    run: dict[str, Any]
+    total: dict[str, Any]
+
+
+class SessBudgetExceeded(_Payload):
+    dimension: str
+    budget: dict[str, Any]
+    spent: dict[str, Any]
+
+
+class SessToolIntent(_Payload):
+    call_id: str
+    tool: str
+    effect: str
+    idempotency_key: str
+    attempt: int
+
+
+class SessToolResult(_Payload):
+    call_id: str
+    tool: str
+    ok: bool
+    result_hash: str
+    reason: str | None = None
+
+
+class SessToolResolved(_Payload):
+    call_id: str
+    outcome: str
+    by: str
+
+
+class SessCrashed(_Payload):
+    error_type: str
+    error: str
+    attempt: int
+
+
+class SessRestarted(_Payload):
+    attempt: int
+    delay: float
+    restarts_in_period: int
+    strategy: str
+    cause_session_id: str
+
+
+class SessRecovered(_Payload):
+    from_state: str
+    attempt: int
+    open_tool_calls: list[str]
+
+
+class SessUnknownSideEffect(_Payload):
+    call_id: str
+    tool: str
+
+
+class SchedEnqueued(_Payload):
+    attempt: int
+    provider: str
+    not_before: float | None = None
+
+
+class SchedDispatched(_Payload):
+    attempt: int
+    provider: str
+    reservation: dict[str, Any]
+
+
+class SchedCompleted(_Payload):
+    attempt: int
+    outcome: str
+
+
+class SchedFailed(_Payload):
+    attempt: int
+    reason: str
+    error: str | None = None
+
+
+class SchedCancelled(_Payload):
+    attempt: int
+    reason: str
+    was_running: bool
+
+
+class SchedRetried(_Payload):
+    attempt: int
+    delay: float
+    reason: str
+
+
+class SchedThrottled(_Payload):
+    limit: str
+
+
+class SpawnRequested(_Payload):
+    parent_id: str
+    role: str
+    depth: int
+    budget: dict[str, Any] | None
+    call_id: str | None = None
+
+
+class SpawnAccepted(_Payload):
+    parent_id: str
+    child_id: str
+    depth: int
+    budget: dict[str, Any]
+
+
+class SpawnRejected(_Payload):
+    parent_id: str
+    reason: str
+    detail: str
+
+
+class SpawnAnnounced(_Payload):
+    parent_id: str
+    child_id: str
+    status: str
+    reason: str | None
+    summary_hash: str | None
+    usage: dict[str, Any]
+
+
+EVENT_SCHEMAS: dict[str, type[_Payload]] = {
+    "FR-EVT-SESS-CREATED": SessCreated,
+    "FR-EVT-SESS-STATE": SessState,
+    "FR-EVT-SESS-MESSAGE": SessMessage,
+    "FR-EVT-SESS-CHECKPOINT": SessCheckpoint,
+    "FR-EVT-SESS-USAGE": SessUsage,
+    "FR-EVT-SESS-BUDGET-EXCEEDED": SessBudgetExceeded,
+    "FR-EVT-SESS-TOOL-INTENT": SessToolIntent,
+    "FR-EVT-SESS-TOOL-RESULT": SessToolResult,
+    "FR-EVT-SESS-TOOL-RESOLVED": SessToolResolved,
+    "FR-EVT-SESS-TOOL-UNKNOWN-SIDE-EFFECT": SessUnknownSideEffect,
+    "FR-EVT-SESS-CRASHED": SessCrashed,
+    "FR-EVT-SESS-RESTARTED": SessRestarted,
+    "FR-EVT-SESS-RECOVERED": SessRecovered,
+    "FR-EVT-SESS-SCHED-ENQUEUED": SchedEnqueued,
+    "FR-EVT-SESS-SCHED-DISPATCHED": SchedDispatched,
+    "FR-EVT-SESS-SCHED-COMPLETED": SchedCompleted,
+    "FR-EVT-SESS-SCHED-FAILED": SchedFailed,
+    "FR-EVT-SESS-SCHED-CANCELLED": SchedCancelled,
+    "FR-EVT-SESS-SCHED-RETRIED": SchedRetried,
+    "FR-EVT-SESS-SCHED-THROTTLED": SchedThrottled,
+    "FR-EVT-SESS-SPAWN-REQUESTED": SpawnRequested,
+    "FR-EVT-SESS-SPAWN-ACCEPTED": SpawnAccepted,
+    "FR-EVT-SESS-SPAWN-REJECTED": SpawnRejected,
+    "FR-EVT-SESS-SPAWN-ANNOUNCED": SpawnAnnounced,
+}
+
+
+def validate_payload(event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Return the payload as validated JSON-able data; raise :class:`InvalidInput` if not."""
+    schema = EVENT_SCHEMAS.get(event_type)
+    if schema is None:
+        raise InvalidInput(f"unregistered event type {event_type!r}", event_type=event_type)
+    try:
+        return schema.model_validate(payload).model_dump(mode="json")
+    except ValidationError as exc:
+        raise InvalidInput(
+            f"bad payload for {event_type}: {exc}", event_type=event_type
+        ) from exc

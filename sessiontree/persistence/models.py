@@ -1,0 +1,206 @@
+"""Peewee models: the tables of a store.
+
+Model classes are bound per store (:func:`bind_models`) so two stores in one process
+never share a connection: no hidden globals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import peewee as pw
+
+
+class _Base(pw.Model):
+    pass
+
+
+class SessionRow(_Base):
+    id = pw.CharField(primary_key=True)
+    parent_id = pw.CharField(null=True, index=True)
+    root_id = pw.CharField(index=True)
+    depth = pw.IntegerField()
+    spawn_index = pw.IntegerField(default=0)
+    role = pw.CharField()
+    state = pw.CharField(index=True)
+    state_reason = pw.CharField(null=True)
+    provider = pw.CharField()
+    model = pw.CharField()
+    capabilities = pw.TextField(default="[]")
+    budget = pw.TextField()
+    usage = pw.TextField()
+    children_spent = pw.TextField()
+    carved = pw.TextField()
+    spawn_count = pw.IntegerField(default=0)
+    max_children = pw.IntegerField(null=True)
+    restart = pw.CharField(default="transient")
+    child_strategy = pw.CharField(default="one_for_one")
+    restart_log = pw.TextField(default="[]")
+    workspace = pw.TextField(null=True)
+    task_hash = pw.CharField(null=True)
+    summary_hash = pw.CharField(null=True)
+    spawn_key = pw.CharField(null=True, unique=True)
+    checkpoint_seq = pw.IntegerField(default=0)
+    message_seq = pw.IntegerField(default=0)
+    message_head = pw.CharField(default="")
+    announced = pw.BooleanField(default=False)
+    meta = pw.TextField(default="{}")
+    created_at = pw.FloatField()
+    updated_at = pw.FloatField()
+    ended_at = pw.FloatField(null=True)
+
+
+class ArtifactRow(_Base):
+    hash = pw.CharField(primary_key=True)
+    data = pw.BlobField()
+    size = pw.IntegerField()
+    created_at = pw.FloatField()
+
+
+class MessageRow(_Base):
+    id = pw.AutoField()
+    session_id = pw.CharField()
+    seq = pw.IntegerField()
+    role = pw.CharField()
+    artifact_hash = pw.CharField()
+    chain_hash = pw.CharField()
+    trust = pw.CharField()
+    provenance = pw.TextField(default="{}")
+    created_at = pw.FloatField()
+
+    class Meta:
+        indexes = ((("session_id", "seq"), True),)
+
+
+class JobRow(_Base):
+    id = pw.CharField(primary_key=True)
+    order = pw.IntegerField(index=True)  # enqueue order, assigned under the write lock
+    session_id = pw.CharField(index=True)
+    root_id = pw.CharField()
+    kind = pw.CharField(default="model_run")
+    state = pw.CharField(index=True)
+    attempt = pw.IntegerField(default=1)
+    provider = pw.CharField()
+    not_before = pw.FloatField(null=True)
+    reason = pw.CharField(null=True)
+    created_at = pw.FloatField()
+    started_at = pw.FloatField(null=True)
+    ended_at = pw.FloatField(null=True)
+
+
+class CheckpointRow(_Base):
+    id = pw.AutoField()
+    session_id = pw.CharField()
+    seq = pw.IntegerField()
+    state = pw.CharField()
+    message_seq = pw.IntegerField()
+    message_head = pw.CharField()
+    open_tool_calls = pw.TextField()
+    awaited_children = pw.TextField()
+    usage = pw.TextField()
+    job_id = pw.CharField(null=True)
+    attempt = pw.IntegerField(default=0)
+    created_at = pw.FloatField()
+
+    class Meta:
+        indexes = ((("session_id", "seq"), True),)
+
+
+class ToolCallRow(_Base):
+    id = pw.CharField(primary_key=True)
+    session_id = pw.CharField(index=True)
+    job_id = pw.CharField(null=True)
+    message_seq = pw.IntegerField()
+    idx = pw.IntegerField()
+    tool = pw.CharField()
+    args_hash = pw.CharField()
+    idempotency_key = pw.CharField()
+    effect = pw.CharField()
+    state = pw.CharField()  # pending | intent | done | failed | waiting
+    result_hash = pw.CharField(null=True)
+    attempts = pw.IntegerField(default=0)
+    created_at = pw.FloatField()
+    finished_at = pw.FloatField(null=True)
+
+
+class MailboxRow(_Base):
+    id = pw.AutoField()
+    session_id = pw.CharField()
+    kind = pw.CharField()
+    sender_id = pw.CharField()
+    body_hash = pw.CharField()
+    created_at = pw.FloatField()
+    consumed_at = pw.FloatField(null=True)
+
+    class Meta:
+        # A child announces back exactly once: the store refuses a second row.
+        indexes = ((("session_id", "kind", "sender_id"), True),)
+
+
+class EventRow(_Base):
+    id = pw.AutoField()
+    event_id = pw.CharField(unique=True)
+    ts = pw.FloatField()
+    type = pw.CharField(index=True)
+    model_session_id = pw.CharField(null=True, index=True)
+    root_id = pw.CharField(null=True, index=True)
+    job_id = pw.CharField(null=True)
+    trace_id = pw.CharField(null=True)
+    span_id = pw.CharField(null=True)
+    payload = pw.TextField()
+
+
+class MetaRow(_Base):
+    key = pw.CharField(primary_key=True)
+    value = pw.TextField()
+
+
+class OwnerRow(_Base):
+    id = pw.IntegerField(primary_key=True)
+    owner_id = pw.CharField()
+    pid = pw.IntegerField()
+    host = pw.CharField()
+    proc_start = pw.CharField(default="")
+    acquired_at = pw.FloatField()
+    heartbeat_at = pw.FloatField()
+
+
+_TABLES: dict[str, type[_Base]] = {
+    "session": SessionRow,
+    "artifact": ArtifactRow,
+    "message": MessageRow,
+    "job": JobRow,
+    "checkpoint": CheckpointRow,
+    "tool_call": ToolCallRow,
+    "mailbox": MailboxRow,
+    "event": EventRow,
+    "meta": MetaRow,
+    "owner": OwnerRow,
+}
+
+
+@dataclass(frozen=True)
+class Models:
+    session: type[SessionRow]
+    artifact: type[ArtifactRow]
+    message: type[MessageRow]
+    job: type[JobRow]
+    checkpoint: type[CheckpointRow]
+    tool_call: type[ToolCallRow]
+    mailbox: type[MailboxRow]
+    event: type[EventRow]
+    meta: type[MetaRow]
+    owner: type[OwnerRow]
+
+    def all(self) -> list[type[_Base]]:
+        return [getattr(self, name) for name in _TABLES]
+
+
+def bind_models(database: pw.Database) -> Models:
+    """Subclass every model with ``database`` bound, for this store only."""
+    bound: dict[str, Any] = {}
+    for table, base in _TABLES.items():
+        meta = type("Meta", (), {"database": database, "table_name": table})
+        bound[table] = type(base.__name__, (base,), {"Meta": meta, "__module__": __name__})
+    return Models(**bound)

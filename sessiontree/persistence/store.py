@@ -1,0 +1,340 @@
+"""The store: one small interface over peewee, chosen by :func:`open_store`.
+
+SQLite (WAL) is the default and the only engine today; the interface is engine-neutral
+so PostgreSQL can be added behind the same calls. Durability: with the default
+``synchronous=NORMAL`` in WAL mode a committed transaction survives the death of the
+process (``kill -9``); surviving power loss or an OS crash needs ``durable=True``
+(``synchronous=FULL``), at the cost of one fsync per commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import peewee as pw
+
+from sessiontree.clock import Clock, SystemClock
+from sessiontree.errors import (
+    CorruptStore,
+    InvalidInput,
+    SchemaVersionError,
+    StoreError,
+    UnknownSession,
+)
+from sessiontree.persistence import convert
+from sessiontree.persistence.models import Models, bind_models
+from sessiontree.persistence.records import (
+    CheckpointRecord,
+    CommitSummary,
+    EventRecord,
+    JobRecord,
+    MailboxEntry,
+    MessageRecord,
+    SessionRecord,
+    ToolCallRecord,
+)
+from sessiontree.persistence.tx import Tx
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+"""Bumped on every incompatible schema change; a store with a higher one is refused."""
+
+FaultHook = Callable[[str], None]
+Listener = Callable[[CommitSummary], None]
+
+
+def _sqlite_path(target: str | Path) -> str:
+    text = str(target)
+    if text.startswith("sqlite:///"):
+        return text[len("sqlite:///") :]
+    if "://" in text:
+        scheme = text.split("://", 1)[0]
+        raise InvalidInput(
+            f"store URL scheme {scheme!r} is not supported yet (only SQLite paths and "
+            "sqlite:/// URLs)",
+            target=text,
+        )
+    if not text:
+        raise InvalidInput("store path is empty")
+    return text
+
+
+def open_store(
+    target: str | Path, *, clock: Clock | None = None, durable: bool = False,
+    create: bool = True,
+) -> Store:
+    """Open (and create, migrate-check) the store at a path or URL.
+
+    Raises :class:`InvalidInput` for an unsupported URL, :class:`SchemaVersionError`
+    for a store written by a newer schema, :class:`CorruptStore` for a file that is not
+    a store, :class:`StoreError` for anything else the engine refuses.
+    """
+    path = _sqlite_path(target)
+    if not create and path != ":memory:" and not Path(path).exists():
+        raise StoreError(f"no store at {path}", path=path)
+    db = pw.SqliteDatabase(
+        path,
+        thread_safe=False,  # one shared connection, guarded by Store._lock
+        check_same_thread=False,
+        pragmas={
+            "journal_mode": "wal",
+            "synchronous": "full" if durable else "normal",
+            "busy_timeout": 5000,
+            "foreign_keys": 0,
+        },
+    )
+    store = Store(db, path=path, clock=clock or SystemClock())
+    store.initialize()
+    return store
+
+
+class Store:
+    """Thread-safe access to one store. All writes go through :meth:`transaction`."""
+
+    def __init__(self, db: pw.Database, *, path: str, clock: Clock) -> None:
+        self.db = db
+        self.path = path
+        self.clock = clock
+        self.m: Models = bind_models(db)
+        self._lock = threading.RLock()
+        self._listeners: list[Listener] = []
+        self.fault_hook: FaultHook | None = None
+        self._closed = False
+
+    # -- lifecycle --------------------------------------------------------------------
+    def initialize(self) -> None:
+        try:
+            with self._lock:
+                self.db.connect(reuse_if_open=True)
+                with self.db.atomic():
+                    self.db.create_tables(self.m.all(), safe=True)
+                    row = self.m.meta.get_or_none(self.m.meta.key == "schema_version")
+                    if row is None:
+                        self.m.meta.insert(key="schema_version", value=str(SCHEMA_VERSION)).execute()
+                        return
+                try:
+                    version = int(row.value)
+                except ValueError:
+                    raise CorruptStore(f"bad schema_version {row.value!r} in {self.path}") from None
+                if version > SCHEMA_VERSION:
+                    raise SchemaVersionError(
+                        f"store {self.path} has schema version {version}; this sessiontree "
+                        f"reads up to {SCHEMA_VERSION}: upgrade sessiontree",
+                        found=version,
+                        supported=SCHEMA_VERSION,
+                    )
+        except pw.DatabaseError as exc:
+            self._close_quietly()
+            if "not a database" in str(exc) or "malformed" in str(exc):
+                raise CorruptStore(f"{self.path} is not a sessiontree store: {exc}") from exc
+            raise StoreError(f"cannot open store {self.path}: {exc}") from exc
+        except StoreError:
+            self._close_quietly()
+            raise
+
+    def _close_quietly(self) -> None:
+        with contextlib.suppress(Exception):
+            self.db.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._close_quietly()
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    # -- writes -----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """One atomic write. Engine errors surface as :class:`StoreError`; nothing of a
+        failed transaction is kept. Listeners hear of it only after it committed."""
+        with self._lock:
+            if self._closed:
+                raise StoreError("store is closed", path=self.path)
+            tx = Tx(self.m, self.clock.now())
+            try:
+                with self.db.atomic():
+                    yield tx
+                    tx.flush()
+                    if self.fault_hook is not None:
+                        self.fault_hook("store.commit")
+            except (pw.DatabaseError, sqlite3.DatabaseError) as exc:
+                raise StoreError(f"store write failed: {exc}", path=self.path) from exc
+        if tx.summary:
+            for listener in list(self._listeners):
+                try:
+                    listener(tx.summary)
+                except Exception:
+                    log.exception("store listener failed")
+
+    # -- reads ------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[Models]:
+        with self._lock:
+            if self._closed:
+                raise StoreError("store is closed", path=self.path)
+            try:
+                yield self.m
+            except (pw.DatabaseError, sqlite3.DatabaseError) as exc:
+                raise StoreError(f"store read failed: {exc}", path=self.path) from exc
+
+    def session(self, session_id: str) -> SessionRecord:
+        with self._reading() as m:
+            row = m.session.get_or_none(m.session.id == session_id)
+            if row is None:
+                raise UnknownSession(session_id)
+            return convert.session(row)
+
+    def sessions(
+        self, *, root_id: str | None = None, states: list[str] | None = None
+    ) -> list[SessionRecord]:
+        with self._reading() as m:
+            q = m.session.select()
+            if root_id is not None:
+                q = q.where(m.session.root_id == root_id)
+            if states is not None:
+                q = q.where(m.session.state.in_(states))
+            return [convert.session(r) for r in q.order_by(m.session.created_at, m.session.id)]
+
+    def count_sessions(self, states: list[str] | None = None) -> int:
+        with self._reading() as m:
+            q = m.session.select()
+            if states is not None:
+                q = q.where(m.session.state.in_(states))
+            return int(q.count())
+
+    def children(self, session_id: str) -> list[SessionRecord]:
+        with self._reading() as m:
+            q = m.session.select().where(m.session.parent_id == session_id)
+            return [convert.session(r) for r in q.order_by(m.session.spawn_index)]
+
+    def artifact(self, digest: str) -> bytes:
+        with self._reading() as m:
+            row = m.artifact.get_or_none(m.artifact.hash == digest)
+            if row is None:
+                raise StoreError(f"missing artifact {digest}", artifact=digest)
+            return bytes(row.data)
+
+    def artifact_json(self, digest: str) -> Any:
+        try:
+            return json.loads(self.artifact(digest))
+        except ValueError as exc:
+            raise CorruptStore(f"artifact {digest} is not JSON", artifact=digest) from exc
+
+    def messages(self, session_id: str) -> list[MessageRecord]:
+        with self._reading() as m:
+            rows = list(
+                m.message.select(m.message, m.artifact.data)
+                .join(m.artifact, on=(m.message.artifact_hash == m.artifact.hash))
+                .where(m.message.session_id == session_id)
+                .order_by(m.message.seq)
+                .objects()
+            )
+        try:
+            return [
+                MessageRecord(
+                    r.session_id, r.seq, r.role, r.artifact_hash, r.chain_hash, r.trust,
+                    json.loads(bytes(r.data)), json.loads(r.provenance), r.created_at,
+                )
+                for r in rows
+            ]
+        except ValueError as exc:
+            raise CorruptStore(f"message of {session_id} is not JSON") from exc
+
+    def checkpoint(self, session_id: str, seq: int | None = None) -> CheckpointRecord:
+        with self._reading() as m:
+            if seq is None:
+                seq = m.session.get(m.session.id == session_id).checkpoint_seq
+            row = m.checkpoint.get_or_none(
+                (m.checkpoint.session_id == session_id) & (m.checkpoint.seq == seq)
+            )
+            if row is None:
+                raise StoreError(f"no checkpoint {seq} for {session_id}")
+            return convert.checkpoint(row)
+
+    def jobs(
+        self, *, states: list[str] | None = None, session_id: str | None = None
+    ) -> list[JobRecord]:
+        with self._reading() as m:
+            q = m.job.select()
+            if states is not None:
+                q = q.where(m.job.state.in_(states))
+            if session_id is not None:
+                q = q.where(m.job.session_id == session_id)
+            return [convert.job(r) for r in q.order_by(m.job.order)]
+
+    def tool_calls(
+        self, session_id: str | None = None, *, ids: list[str] | None = None,
+        states: list[str] | None = None,
+    ) -> list[ToolCallRecord]:
+        with self._reading() as m:
+            q = m.tool_call.select()
+            if session_id is not None:
+                q = q.where(m.tool_call.session_id == session_id)
+            if ids is not None:
+                q = q.where(m.tool_call.id.in_(ids))
+            if states is not None:
+                q = q.where(m.tool_call.state.in_(states))
+            rows = q.order_by(m.tool_call.message_seq, m.tool_call.idx)
+            return [convert.tool_call(r) for r in rows]
+
+    def mailbox(self, session_id: str, *, unconsumed_only: bool = False) -> list[MailboxEntry]:
+        with self._reading() as m:
+            q = m.mailbox.select().where(m.mailbox.session_id == session_id)
+            if unconsumed_only:
+                q = q.where(m.mailbox.consumed_at.is_null())
+            rows = list(q.order_by(m.mailbox.id))
+        return [
+            MailboxEntry(
+                r.id, r.session_id, r.kind, r.sender_id, r.body_hash,
+                self.artifact_json(r.body_hash), r.created_at, r.consumed_at,
+            )
+            for r in rows
+        ]
+
+    def events(
+        self,
+        *,
+        session_id: str | None = None,
+        root_id: str | None = None,
+        type_prefix: str | None = None,
+        after: int = 0,
+        limit: int | None = None,
+    ) -> list[EventRecord]:
+        with self._reading() as m:
+            q = m.event.select().where(m.event.id > after)
+            if session_id is not None:
+                q = q.where(m.event.model_session_id == session_id)
+            if root_id is not None:
+                q = q.where(m.event.root_id == root_id)
+            if type_prefix is not None:
+                q = q.where(m.event.type.startswith(type_prefix))
+            q = q.order_by(m.event.id)
+            if limit is not None:
+                q = q.limit(limit)
+            return [
+                EventRecord(
+                    r.id, r.event_id, r.ts, r.type, r.model_session_id, r.root_id, r.job_id,
+                    r.trace_id, r.span_id, json.loads(r.payload),
+                )
+                for r in q
+            ]
+
+    def execute_raw_for_tests(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        """Run raw SQL (tests and fault injection only: corrupt a row, hold a lock)."""
+        with self._lock:
+            return self.db.execute_sql(sql, params)

@@ -1,0 +1,476 @@
+"""One write transaction over the store, with the domain's verbs.
+
+A :class:`Tx` is only handed out by :meth:`Store.transaction`, under the store's write
+lock; everything it does commits together or not at all. It is the one place that
+changes a session's state (through :func:`sessiontree.states.check_transition`), and
+every change it makes is recorded as a Flight Recorder event in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import blake3
+import peewee as pw
+
+from sessiontree.budget import Budget, Usage
+from sessiontree.errors import StoreError, UnknownSession
+from sessiontree.persistence import convert
+from sessiontree.persistence.artifacts import canonical_bytes, chain_hash, content_hash
+from sessiontree.persistence.events import validate_payload
+from sessiontree.persistence.records import (
+    CheckpointRecord,
+    CommitSummary,
+    JobRecord,
+    MessageRecord,
+    SessionRecord,
+    ToolCallRecord,
+)
+from sessiontree.states import SessionState, check_transition
+
+if TYPE_CHECKING:
+    from sessiontree.persistence.models import Models
+
+
+class JobFenced(Exception):  # noqa: N818 - a signal, not an error
+    """The job is no longer the session's current running attempt; discard its work."""
+
+    def __init__(self, job_id: str, attempt: int, state: str) -> None:
+        super().__init__(f"job {job_id} attempt {attempt} is fenced (job is {state})")
+        self.job_id = job_id
+        self.attempt = attempt
+        self.state = state
+
+
+def _span(text: str, size: int) -> str:
+    return blake3.blake3(text.encode()).hexdigest()[:size]
+
+
+class Tx:
+    def __init__(self, models: Models, now: float) -> None:
+        self.m = models
+        self.now = now
+        self.summary = CommitSummary()
+        self._events: list[dict[str, Any]] = []
+        self._roots: dict[str, str] = {}
+        self._artifacts_seen: set[str] = set()
+
+    # -- artifacts ---------------------------------------------------------------------
+    def put(self, value: Any) -> str:
+        """Store ``value`` as canonical JSON; return its blake3 hash (stored once)."""
+        return self.put_bytes(canonical_bytes(value))
+
+    def put_bytes(self, data: bytes) -> str:
+        digest = content_hash(data)
+        if digest not in self._artifacts_seen:
+            self.m.artifact.insert(
+                hash=digest, data=data, size=len(data), created_at=self.now
+            ).on_conflict_ignore().execute()
+            self._artifacts_seen.add(digest)
+        return digest
+
+    def artifact_json(self, digest: str) -> Any:
+        row = self.m.artifact.get_or_none(self.m.artifact.hash == digest)
+        if row is None:
+            raise StoreError(f"missing artifact {digest}", artifact=digest)
+        return json.loads(bytes(row.data))
+
+    # -- sessions ----------------------------------------------------------------------
+    def _row(self, session_id: str) -> Any:
+        row = self.m.session.get_or_none(self.m.session.id == session_id)
+        if row is None:
+            raise UnknownSession(session_id)
+        return row
+
+    def session(self, session_id: str) -> SessionRecord:
+        return convert.session(self._row(session_id))
+
+    def update_session(self, session_id: str, **fields: Any) -> None:
+        if "state" in fields:
+            raise StoreError("state changes go through Tx.set_state")
+        for key in ("budget", "usage", "children_spent", "carved"):
+            if key in fields and not isinstance(fields[key], str):
+                fields[key] = fields[key].model_dump_json()
+        for key in ("restart_log", "meta", "capabilities"):
+            if key in fields and not isinstance(fields[key], str):
+                fields[key] = convert.dumps(list(fields[key]) if key != "meta" else fields[key])
+        fields["updated_at"] = self.now
+        self.m.session.update(**fields).where(self.m.session.id == session_id).execute()
+
+    def create_session(
+        self,
+        *,
+        role: str,
+        provider: str,
+        model: str,
+        budget: Budget,
+        parent: SessionRecord | None = None,
+        capabilities: tuple[str, ...] = (),
+        workspace: str | None = None,
+        max_children: int | None = None,
+        restart: str = "transient",
+        child_strategy: str = "one_for_one",
+        spawn_key: str | None = None,
+        system: str | None = None,
+        task: str = "",
+        meta: dict[str, Any] | None = None,
+        enqueue: bool = True,
+    ) -> tuple[SessionRecord, JobRecord | None]:
+        """Create a session with its first messages and checkpoint (and its first job).
+
+        All in this transaction, so a kill can never leave a session without its run.
+        """
+        sid = f"ses_{uuid.uuid4().hex[:20]}"
+        root_id = parent.root_id if parent else sid
+        depth = parent.depth + 1 if parent else 0
+        task_hash = self.put({"task": task})
+        self.m.session.insert(
+            id=sid,
+            parent_id=parent.id if parent else None,
+            root_id=root_id,
+            depth=depth,
+            spawn_index=parent.spawn_count if parent else 0,
+            role=role,
+            state=SessionState.CREATED.value,
+            provider=provider,
+            model=model,
+            capabilities=convert.dumps(list(capabilities)),
+            budget=budget.model_dump_json(),
+            usage=Usage().model_dump_json(),
+            children_spent=Usage().model_dump_json(),
+            carved=Usage().model_dump_json(),
+            max_children=max_children,
+            restart=restart,
+            child_strategy=child_strategy,
+            workspace=workspace,
+            task_hash=task_hash,
+            spawn_key=spawn_key,
+            meta=convert.dumps(meta or {}),
+            created_at=self.now,
+            updated_at=self.now,
+        ).execute()
+        self._roots[sid] = root_id
+        self.event(
+            "FR-EVT-SESS-CREATED",
+            sid,
+            None,
+            {
+                "role": role,
+                "parent_id": parent.id if parent else None,
+                "root_id": root_id,
+                "depth": depth,
+                "provider": provider,
+                "model": model,
+                "budget": budget.model_dump(mode="json"),
+            },
+        )
+        self.summary.states.append((sid, SessionState.CREATED.value))
+        if system:
+            self.add_message(sid, "system", {"role": "system", "content": system})
+        self.add_message(
+            sid,
+            "user",
+            {"role": "user", "content": task},
+            trust="untrusted" if parent else "trusted",
+            provenance={"source": "spawn", "parent_id": parent.id} if parent else {"source": "host"},
+        )
+        self.checkpoint(sid, open_tool_calls=(), awaited_children=(), job_id=None, attempt=0)
+        job = None
+        if enqueue:
+            self.set_state(sid, SessionState.QUEUED)
+            job = self.enqueue(sid)
+        return self.session(sid), job
+
+    def set_state(
+        self, session_id: str, to_state: SessionState | str, reason: str | None = None,
+        *, summary: Any = None,
+    ) -> SessionRecord:
+        """Move a session along the state machine; raise IllegalTransition if not legal.
+
+        Moving to a terminal state also ends the session (see ``persistence.ending``):
+        its jobs are cancelled, its parent gets exactly one announce-back, and its live
+        children are cancelled.
+        """
+        row = self._row(session_id)
+        dst = check_transition(session_id, row.state, str(to_state))
+        fields: dict[str, Any] = {"state": dst.value, "state_reason": reason, "updated_at": self.now}
+        if summary is not None:
+            fields["summary_hash"] = self.put(summary)
+        if dst.terminal:
+            fields["ended_at"] = self.now
+        self.m.session.update(**fields).where(self.m.session.id == session_id).execute()
+        self._roots[session_id] = row.root_id
+        self.event(
+            "FR-EVT-SESS-STATE",
+            session_id,
+            None,
+            {"from_state": row.state, "to_state": dst.value, "reason": reason},
+        )
+        self.summary.states.append((session_id, dst.value))
+        if dst.terminal:
+            from sessiontree.persistence.ending import end_session
+
+            end_session(self, self.session(session_id))
+        return self.session(session_id)
+
+    def charge(self, session_id: str, usage: Usage) -> Usage:
+        row = self._row(session_id)
+        total = convert.usage_of(row.usage) + usage
+        self.update_session(session_id, usage=total)
+        self.event(
+            "FR-EVT-SESS-USAGE",
+            session_id,
+            None,
+            {"run": usage.model_dump(mode="json"), "total": total.model_dump(mode="json")},
+        )
+        return total
+
+    # -- messages and checkpoints -------------------------------------------------------
+    def add_message(
+        self,
+        session_id: str,
+        role: str,
+        body: dict[str, Any],
+        *,
+        trust: str = "trusted",
+        provenance: dict[str, Any] | None = None,
+    ) -> MessageRecord:
+        """Append a message: artifact first, then the row with its chain hash."""
+        row = self._row(session_id)
+        artifact = self.put(body)
+        seq = row.message_seq + 1
+        head = chain_hash(row.message_head, artifact)
+        prov = provenance or {}
+        self.m.message.insert(
+            session_id=session_id,
+            seq=seq,
+            role=role,
+            artifact_hash=artifact,
+            chain_hash=head,
+            trust=trust,
+            provenance=convert.dumps(prov),
+            created_at=self.now,
+        ).execute()
+        self.m.session.update(message_seq=seq, message_head=head, updated_at=self.now).where(
+            self.m.session.id == session_id
+        ).execute()
+        self._roots[session_id] = row.root_id
+        self.event(
+            "FR-EVT-SESS-MESSAGE",
+            session_id,
+            None,
+            {"seq": seq, "role": role, "artifact_hash": artifact, "chain_hash": head, "trust": trust},
+        )
+        return MessageRecord(session_id, seq, role, artifact, head, trust, body, prov, self.now)
+
+    def checkpoint(
+        self,
+        session_id: str,
+        *,
+        open_tool_calls: tuple[str, ...] | list[str],
+        awaited_children: tuple[str, ...] | list[str],
+        job_id: str | None,
+        attempt: int,
+    ) -> CheckpointRecord:
+        """Commit the session's resumable state, in the transaction of the data it names."""
+        row = self._row(session_id)
+        seq = row.checkpoint_seq + 1
+        self.m.checkpoint.insert(
+            session_id=session_id,
+            seq=seq,
+            state=row.state,
+            message_seq=row.message_seq,
+            message_head=row.message_head,
+            open_tool_calls=convert.dumps(list(open_tool_calls)),
+            awaited_children=convert.dumps(list(awaited_children)),
+            usage=row.usage,
+            job_id=job_id,
+            attempt=attempt,
+            created_at=self.now,
+        ).execute()
+        self.m.session.update(checkpoint_seq=seq).where(self.m.session.id == session_id).execute()
+        self._roots[session_id] = row.root_id
+        self.event(
+            "FR-EVT-SESS-CHECKPOINT",
+            session_id,
+            job_id,
+            {
+                "checkpoint_seq": seq,
+                "message_seq": row.message_seq,
+                "message_head": row.message_head,
+                "open_tool_calls": list(open_tool_calls),
+                "awaited_children": list(awaited_children),
+                "state": row.state,
+            },
+        )
+        return convert.checkpoint(
+            self.m.checkpoint.get(
+                (self.m.checkpoint.session_id == session_id) & (self.m.checkpoint.seq == seq)
+            )
+        )
+
+    def latest_checkpoint(self, session_id: str) -> CheckpointRecord:
+        row = self._row(session_id)
+        cp = self.m.checkpoint.get(
+            (self.m.checkpoint.session_id == session_id)
+            & (self.m.checkpoint.seq == row.checkpoint_seq)
+        )
+        return convert.checkpoint(cp)
+
+    # -- jobs -------------------------------------------------------------------------
+    def enqueue(
+        self, session_id: str, *, attempt: int = 1, not_before: float | None = None
+    ) -> JobRecord:
+        row = self._row(session_id)
+        job_id = f"job_{uuid.uuid4().hex[:20]}"
+        order = (self.m.job.select(pw.fn.MAX(self.m.job.order)).scalar() or 0) + 1
+        self.m.job.insert(
+            id=job_id,
+            order=order,
+            session_id=session_id,
+            root_id=row.root_id,
+            state="queued",
+            attempt=attempt,
+            provider=row.provider,
+            not_before=not_before,
+            created_at=self.now,
+        ).execute()
+        job = convert.job(self.m.job.get(self.m.job.id == job_id))
+        self._roots[session_id] = row.root_id
+        self.event(
+            "FR-EVT-SESS-SCHED-ENQUEUED",
+            session_id,
+            job_id,
+            {"attempt": attempt, "provider": row.provider, "not_before": not_before},
+        )
+        self.summary.jobs.append(job)
+        return job
+
+    def job(self, job_id: str) -> JobRecord:
+        row = self.m.job.get_or_none(self.m.job.id == job_id)
+        if row is None:
+            raise StoreError(f"unknown job {job_id}", job_id=job_id)
+        return convert.job(row)
+
+    def fence(self, job_id: str, attempt: int) -> JobRecord:
+        """Raise :class:`JobFenced` unless ``job_id`` is running at ``attempt``."""
+        job = self.job(job_id)
+        if job.state != "running" or job.attempt != attempt:
+            raise JobFenced(job_id, attempt, job.state)
+        return job
+
+    def set_job(self, job_id: str, state: str, **fields: Any) -> JobRecord:
+        fields["state"] = state
+        if state == "running":
+            fields["started_at"] = self.now
+        elif state in ("completed", "failed", "cancelled"):
+            fields["ended_at"] = self.now
+        self.m.job.update(**fields).where(self.m.job.id == job_id).execute()
+        job = self.job(job_id)
+        if state == "queued":
+            self.summary.jobs.append(job)
+        elif state == "cancelled":
+            self.summary.cancelled_jobs.append(job_id)
+        return job
+
+    def live_jobs(self, session_id: str) -> list[JobRecord]:
+        rows = self.m.job.select().where(
+            (self.m.job.session_id == session_id) & (self.m.job.state.in_(["queued", "running"]))
+        )
+        return [convert.job(r) for r in rows]
+
+    # -- tool calls -------------------------------------------------------------------
+    def add_tool_call(
+        self, *, call_id: str, session_id: str, job_id: str, message_seq: int, idx: int,
+        tool: str, args: Any, effect: str,
+    ) -> ToolCallRecord:
+        args_hash = self.put(args)
+        self.m.tool_call.insert(
+            id=call_id,
+            session_id=session_id,
+            job_id=job_id,
+            message_seq=message_seq,
+            idx=idx,
+            tool=tool,
+            args_hash=args_hash,
+            idempotency_key=f"idem_{_span(session_id + ':' + call_id, 32)}",
+            effect=effect,
+            state="pending",
+            created_at=self.now,
+        ).execute()
+        return self.tool_call(call_id)
+
+    def tool_call(self, call_id: str) -> ToolCallRecord:
+        row = self.m.tool_call.get_or_none(self.m.tool_call.id == call_id)
+        if row is None:
+            raise StoreError(f"unknown tool call {call_id}", call_id=call_id)
+        return convert.tool_call(row)
+
+    def set_tool_call(self, call_id: str, state: str, **fields: Any) -> None:
+        fields["state"] = state
+        if state in ("done", "failed"):
+            fields["finished_at"] = self.now
+        self.m.tool_call.update(**fields).where(self.m.tool_call.id == call_id).execute()
+
+    # -- mailbox ----------------------------------------------------------------------
+    def post(self, session_id: str, kind: str, sender_id: str, body: dict[str, Any]) -> bool:
+        """Post to a session's persisted mailbox; False if this sender already posted."""
+        body_hash = self.put(body)
+        inserted = (
+            self.m.mailbox.insert(
+                session_id=session_id,
+                kind=kind,
+                sender_id=sender_id,
+                body_hash=body_hash,
+                created_at=self.now,
+            )
+            .on_conflict_ignore()
+            .execute()
+        )
+        return bool(inserted)
+
+    def announced_children(self, session_id: str) -> set[str]:
+        rows = self.m.mailbox.select(self.m.mailbox.sender_id).where(
+            (self.m.mailbox.session_id == session_id) & (self.m.mailbox.kind == "announce_back")
+        )
+        return {r.sender_id for r in rows}
+
+    def consume(self, session_id: str, sender_ids: list[str]) -> None:
+        self.m.mailbox.update(consumed_at=self.now).where(
+            (self.m.mailbox.session_id == session_id)
+            & (self.m.mailbox.sender_id.in_(sender_ids))
+            & (self.m.mailbox.consumed_at.is_null())
+        ).execute()
+
+    # -- events -----------------------------------------------------------------------
+    def event(
+        self, event_type: str, session_id: str | None, job_id: str | None, payload: dict[str, Any]
+    ) -> None:
+        """Record a Flight Recorder event (validated now, written at commit)."""
+        data = validate_payload(event_type, payload)
+        root = self._roots.get(session_id) if session_id else None
+        if session_id and root is None:
+            root_row = self.m.session.get_or_none(self.m.session.id == session_id)
+            root = root_row.root_id if root_row else None
+            if root:
+                self._roots[session_id] = root
+        self._events.append(
+            {
+                "event_id": uuid.uuid4().hex,
+                "ts": self.now,
+                "type": event_type,
+                "model_session_id": session_id,
+                "root_id": root,
+                "job_id": job_id,
+                "trace_id": _span(root, 32) if root else None,
+                "span_id": _span(job_id or session_id or event_type, 16),
+                "payload": json.dumps(data, separators=(",", ":"), sort_keys=True),
+            }
+        )
+
+    def flush(self) -> None:
+        if self._events:
+            self.m.event.insert_many(self._events).execute()
+            self._events.clear()

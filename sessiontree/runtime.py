@@ -1,0 +1,362 @@
+"""Runtime: the host process's one entry point.
+
+Open a store, register providers and tools, create root sessions, wait for them, read
+the tree, close. Thread-safe; a context manager. ``Runtime.open`` also recovers a store
+left by a dead process (see ``supervision.recovery``) once the providers and tools it
+was given are registered -- they live in code, not in the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pykka
+from pydantic import ValidationError
+
+from sessiontree.actors.context import FaultHook, RuntimeContext
+from sessiontree.actors.messages import SessionSpawnRequest, SessionSpawnResponse
+from sessiontree.budget import Budget
+from sessiontree.clock import Clock, SystemClock
+from sessiontree.errors import InvalidInput, RuntimeClosed, WaitTimeout
+from sessiontree.persistence import lease
+from sessiontree.persistence.records import CommitSummary, EventRecord, MessageRecord
+from sessiontree.persistence.store import Store, open_store
+from sessiontree.providers.base import Provider
+from sessiontree.states import SessionState
+from sessiontree.supervision import scheduler as sch
+from sessiontree.supervision.limits import Limits
+from sessiontree.supervision.recovery import RecoveryReport, recover
+from sessiontree.supervision.scheduler import SchedulerActor, SchedulerStats
+from sessiontree.tools.builtin import BUILTIN_TOOLS
+from sessiontree.tools.gate import ToolGate
+from sessiontree.tools.registry import Tool, ToolRegistry
+from sessiontree.views import SessionInfo, SessionNode, build_forest, info
+
+log = logging.getLogger(__name__)
+
+LEASE_TTL = 15.0
+"""Seconds a dead owner on another host blocks the store; heartbeats every TTL/3."""
+
+ASK_TIMEOUT = 30.0
+
+
+class _SpawnPort:
+    def __init__(self, ctx: RuntimeContext) -> None:
+        self.ctx = ctx
+
+    def spawn(self, request: SessionSpawnRequest) -> SessionSpawnResponse:
+        response: SessionSpawnResponse = self.ctx.scheduler.ask(
+            sch.Spawn(request), timeout=ASK_TIMEOUT
+        )
+        return response
+
+
+class Runtime:
+    """A running sessiontree: one store, one SchedulerActor, its session actors."""
+
+    def __init__(self, store: Store, ctx: RuntimeContext, owner_id: str, lease_ttl: float):
+        self.store = store
+        self._ctx = ctx
+        self._owner_id = owner_id
+        self._lease_ttl = lease_ttl
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._changed = threading.Condition()
+        self._stop_heartbeat = threading.Event()
+        self._heartbeat: threading.Thread | None = None
+        self.recovery = RecoveryReport()
+
+    # -- opening and closing ----------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        store: str | Path,
+        *,
+        providers: Iterable[Provider] = (),
+        tools: Iterable[Tool] = (),
+        limits: Limits | None = None,
+        setup: Callable[[Runtime], None] | None = None,
+        clock: Clock | None = None,
+        durable: bool = False,
+        lease_ttl: float = LEASE_TTL,
+        fault_hook: FaultHook | None = None,
+    ) -> Runtime:
+        """Open (or create) a store and start the scheduler.
+
+        ``setup`` is called with the runtime before recovery, to register providers and
+        tools. Raises :class:`StoreInUse` if another live process holds the store,
+        :class:`SchemaVersionError`/:class:`CorruptStore`/:class:`StoreError` for a
+        store that cannot be used, :class:`InvalidInput` for bad arguments.
+        """
+        if limits is not None and not isinstance(limits, Limits):
+            raise InvalidInput("limits must be a sessiontree.Limits")
+        if lease_ttl <= 0:
+            raise InvalidInput("lease_ttl must be > 0")
+        clock = clock or SystemClock()
+        st = open_store(store, clock=clock, durable=durable)
+        owner_id = uuid.uuid4().hex
+        try:
+            lease.acquire(st, owner_id, lease_ttl)
+        except Exception:
+            st.close()
+            raise
+        registry = ToolRegistry(BUILTIN_TOOLS)
+        ctx = RuntimeContext(
+            store=st, limits=limits or Limits(), clock=clock, tools=registry,
+            gate=ToolGate(registry), fault_hook=fault_hook,
+        )
+        rt = cls(st, ctx, owner_id, lease_ttl)
+        try:
+            for p in providers:
+                rt.register_provider(p)
+            for t in tools:
+                rt.register_tool(t)
+            if setup is not None:
+                setup(rt)
+            rt.recovery = recover(st)
+            rt._start()
+        except BaseException:
+            rt._teardown()
+            raise
+        return rt
+
+    def _start(self) -> None:
+        ctx = self._ctx
+        ctx.spawn_port = _SpawnPort(ctx)
+        ctx.scheduler = SchedulerActor.start(ctx)
+        self.store.add_listener(self._on_commit)
+        ctx.scheduler.ask(sch.Load(), timeout=ASK_TIMEOUT)
+        self._heartbeat = threading.Thread(
+            target=self._beat, name="sessiontree-lease", daemon=True
+        )
+        self._heartbeat.start()
+
+    def _beat(self) -> None:
+        while not self._stop_heartbeat.wait(self._lease_ttl / 3):
+            try:
+                if not lease.heartbeat(self.store, self._owner_id):
+                    log.error("store lease lost: another process took over %s", self.store.path)
+            except Exception:
+                log.exception("lease heartbeat failed")
+
+    def _on_commit(self, summary: CommitSummary) -> None:
+        if summary.jobs or summary.cancelled_jobs:
+            try:
+                self._ctx.scheduler.tell(sch.JobsChanged(summary))
+            except pykka.ActorDeadError:
+                pass
+        if summary.states:
+            with self._changed:
+                self._changed.notify_all()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop every actor and release the store. Runs cut off here resume on the next
+        open (they are still ``running`` in the store, and recovery re-queues them)."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._teardown(timeout)
+
+    def _teardown(self, timeout: float = 10.0) -> None:
+        self._closed = True
+        ref = self._ctx.scheduler
+        if ref is not None:
+            try:
+                stuck = ref.ask(sch.Shutdown(timeout), timeout=timeout + 5)
+                if stuck:
+                    log.warning("sessions still in a provider call at close: %s", stuck)
+                ref.stop(block=True, timeout=timeout)
+            except (pykka.ActorDeadError, pykka.Timeout):
+                log.warning("scheduler did not stop cleanly")
+        self.store.remove_listener(self._on_commit)
+        self._stop_heartbeat.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join(timeout)
+        lease.release(self.store, self._owner_id)
+        self.store.close()
+        with self._changed:
+            self._changed.notify_all()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeClosed("runtime is closed")
+
+    # -- registration -----------------------------------------------------------------
+    def register_provider(self, provider: Provider) -> None:
+        self._check_open()
+        name = getattr(provider, "name", None)
+        if not isinstance(name, str) or not name or not callable(getattr(provider, "complete", None)):
+            raise InvalidInput("a provider needs a non-empty str .name and a .complete()")
+        if name in self._ctx.providers:
+            raise InvalidInput(f"provider {name!r} is already registered")
+        self._ctx.providers[name] = provider
+
+    def register_tool(self, tool: Tool) -> None:
+        self._check_open()
+        self._ctx.tools.register(tool)
+
+    @property
+    def limits(self) -> Limits:
+        return self._ctx.limits
+
+    # -- sessions ---------------------------------------------------------------------
+    def create_session(
+        self,
+        task: str,
+        *,
+        role: str = "root",
+        provider: str | None = None,
+        model: str = "default",
+        budget: Budget | dict[str, Any] | None = None,
+        capabilities: Iterable[str] = (),
+        workspace: str | Path | None = None,
+        system: str | None = None,
+        max_children: int | None = None,
+        restart: str | None = None,
+        child_strategy: str | None = None,
+        start: bool = True,
+        meta: dict[str, Any] | None = None,
+    ) -> str:
+        """Create a root session (and queue its first model_run unless ``start=False``).
+
+        Returns the session id. Raises :class:`InvalidInput` for bad arguments.
+        """
+        self._check_open()
+        if not isinstance(task, str):
+            raise InvalidInput("task must be a str")
+        if not isinstance(role, str) or not role.strip():
+            raise InvalidInput("role must be a non-empty str")
+        provider = provider or self._default_provider()
+        if provider not in self._ctx.providers:
+            raise InvalidInput(f"provider {provider!r} is not registered", provider=provider)
+        try:
+            budget_v = (
+                self._ctx.limits.default_budget if budget is None
+                else budget if isinstance(budget, Budget) else Budget.model_validate(budget)
+            )
+        except ValidationError as exc:
+            raise InvalidInput(f"invalid budget: {exc}") from exc
+        caps = tuple(capabilities)
+        if not all(isinstance(c, str) and c for c in caps):
+            raise InvalidInput("capabilities must be non-empty strings")
+        if max_children is not None and (not isinstance(max_children, int) or max_children < 0):
+            raise InvalidInput("max_children must be an int >= 0")
+        if restart not in (None, "permanent", "transient", "temporary"):
+            raise InvalidInput(f"unknown restart type {restart!r}")
+        if child_strategy not in (None, "one_for_one", "one_for_all", "rest_for_one"):
+            raise InvalidInput(f"unknown strategy {child_strategy!r}")
+        ws = None
+        if workspace is not None:
+            path = Path(workspace)
+            if not path.is_dir():
+                raise InvalidInput(f"workspace {path} is not a directory")
+            ws = str(path.resolve())
+        with self.store.transaction() as tx:
+            session, _ = tx.create_session(
+                role=role, provider=provider, model=model, budget=budget_v,
+                capabilities=caps, workspace=ws, max_children=max_children,
+                restart=restart or self._ctx.limits.default_restart,
+                child_strategy=child_strategy or self._ctx.limits.default_strategy,
+                system=system, task=task, meta=meta, enqueue=start,
+            )
+        return session.id
+
+    def _default_provider(self) -> str:
+        if len(self._ctx.providers) == 1:
+            return next(iter(self._ctx.providers))
+        raise InvalidInput("name the provider: none or several are registered")
+
+    def enqueue(self, session_id: str) -> str:
+        """Queue the first model_run of a session created with ``start=False``."""
+        self._check_open()
+        with self.store.transaction() as tx:
+            tx.set_state(session_id, SessionState.QUEUED, "enqueued")
+            return tx.enqueue(session_id).id
+
+    def cancel(self, session_id: str, reason: str = "cancelled_by_host") -> None:
+        """Cancel a session and its subtree. A queued run is dropped at once; a running
+        one is cancelled cooperatively (its late result is discarded). Idempotent."""
+        self._check_open()
+        self.store.session(session_id)  # UnknownSession for a bad id
+        self._ctx.scheduler.ask(sch.Cancel(session_id, reason), timeout=ASK_TIMEOUT)
+
+    def resolve(self, call_id: str, outcome: str, result: Any = None) -> None:
+        """Operator decision on a side-effecting call cut off between intent and result."""
+        self._check_open()
+        from sessiontree.supervision.operator import resolve_call
+
+        resolve_call(self.store, call_id, outcome, result)
+
+    def wait(self, session_id: str, timeout: float | None = None) -> SessionInfo:
+        """Block until the session is terminal; return it. Raises :class:`WaitTimeout`."""
+        self.store.session(session_id)
+        return self._wait_for(lambda: self._terminal(session_id), session_id, timeout)
+
+    def _terminal(self, session_id: str) -> SessionInfo | None:
+        s = self.session(session_id)
+        return s if s.terminal else None
+
+    def _wait_for(
+        self, check: Callable[[], SessionInfo | None], what: str, timeout: float | None
+    ) -> SessionInfo:
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found = check()
+                if found is not None:
+                    return found
+                if self._closed:
+                    raise RuntimeClosed("runtime closed while waiting")
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise WaitTimeout(f"{what} did not finish within {timeout}s")
+                self._changed.wait(remaining if remaining is not None else 1.0)
+
+    def wait_state(self, session_id: str, state: str, timeout: float | None = None) -> SessionInfo:
+        """Block until the session is in ``state`` (or terminal)."""
+
+        def check() -> SessionInfo | None:
+            s = self.session(session_id)
+            return s if s.state == state or s.terminal else None
+
+        return self._wait_for(check, session_id, timeout)
+
+    # -- reading ----------------------------------------------------------------------
+    def session(self, session_id: str) -> SessionInfo:
+        return info(self.store, self.store.session(session_id))
+
+    def tree(self, root_id: str | None = None) -> list[SessionNode]:
+        """The session forest (or one root's tree), children in spawn order."""
+        if root_id is not None:
+            root = self.store.session(root_id)
+            return build_forest(self.store, self.store.sessions(root_id=root.root_id))
+        return build_forest(self.store, self.store.sessions())
+
+    def messages(self, session_id: str) -> list[MessageRecord]:
+        self.store.session(session_id)
+        return self.store.messages(session_id)
+
+    def events(self, **filters: Any) -> list[EventRecord]:
+        return self.store.events(**filters)
+
+    def stats(self) -> SchedulerStats:
+        self._check_open()
+        stats: SchedulerStats = self._ctx.scheduler.ask(sch.Stats(), timeout=ASK_TIMEOUT)
+        return stats

@@ -1,0 +1,70 @@
+"""The Tool Gate: the single point that decides whether a tool call may run.
+
+Deny by default: a call runs only if the tool is registered, the session's capabilities
+cover the capability the tool needs, and the arguments validate against its schema. A
+denial is an error result for the model, never a crash.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from sessiontree.persistence.records import SessionRecord
+from sessiontree.providers.base import ToolCall
+from sessiontree.reasons import Reason
+from sessiontree.tools.registry import Tool, ToolRegistry
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    allowed: bool
+    tool: Tool | None
+    args: BaseModel | None
+    reason: Reason | None = None
+    message: str = ""
+
+
+class ToolGate:
+    def __init__(self, registry: ToolRegistry) -> None:
+        self.registry = registry
+
+    def visible_tools(self, session: SessionRecord) -> list[Tool]:
+        """The tools a session may call (so the model is only offered those)."""
+        out = []
+        for name in self.registry.names():
+            t = self.registry.get(name)
+            if t is not None and (t.capability is None or t.capability in session.capabilities):
+                out.append(t)
+        return out
+
+    def decide(self, session: SessionRecord, call: ToolCall) -> GateDecision:
+        t = self.registry.get(call.name)
+        if t is None:
+            return GateDecision(False, None, None, Reason.UNKNOWN_TOOL, f"unknown tool {call.name!r}")
+        if t.capability is not None and t.capability not in session.capabilities:
+            return GateDecision(
+                False, t, None, Reason.CAPABILITY_DENIED,
+                f"tool {t.name!r} needs capability {t.capability!r}, which this session lacks",
+            )
+        raw: Any = call.arguments
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw) if raw.strip() else {}
+            except ValueError:
+                return GateDecision(
+                    False, t, None, Reason.INVALID_ARGS, "arguments are not valid JSON"
+                )
+        if not isinstance(raw, dict):
+            return GateDecision(False, t, None, Reason.INVALID_ARGS, "arguments must be an object")
+        try:
+            args = t.args_model.model_validate(raw)
+        except ValidationError as exc:
+            detail = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
+            )
+            return GateDecision(False, t, None, Reason.INVALID_ARGS, f"invalid arguments: {detail}")
+        return GateDecision(True, t, args)

@@ -1,0 +1,145 @@
+"""The tool registry: name, description, input schema (a pydantic model), the
+capability a tool needs, and its effect class.
+
+Effect classes decide what recovery may do with a call cut off between its journaled
+intent and its result: ``read_only`` and ``idempotent`` calls are run again (an
+idempotent tool gets the same ``idempotency_key`` every attempt, so the outside world
+sees one effect when it honours the key); a ``side_effecting`` call is never run twice:
+it is handed to an operator (reason ``unknown_side_effect``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from sessiontree.cancellation import CancelToken
+from sessiontree.errors import InvalidInput, SessionTreeError
+from sessiontree.providers.base import ToolSpec
+from sessiontree.reasons import Reason
+
+_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$")
+
+
+class EffectClass(StrEnum):
+    READ_ONLY = "read_only"
+    IDEMPOTENT = "idempotent"
+    SIDE_EFFECTING = "side_effecting"
+
+
+class ToolError(SessionTreeError):
+    """Raise from a tool to give the model an error result (the run goes on).
+
+    Any *other* exception from a tool is a crash: the actor dies and is restarted, and
+    the journal decides whether the call may run again (see :class:`EffectClass`).
+    """
+
+    reason = Reason.TOOL_ERROR
+
+
+@dataclass
+class ToolContext:
+    """What a running tool may know about its call."""
+
+    session_id: str
+    call_id: str
+    idempotency_key: str
+    attempt: int
+    role: str
+    depth: int
+    workspace: Path | None
+    cancel: CancelToken
+    services: Any = None  # runtime services for built-in tools (spawn)
+
+    def workspace_path(self, relative: str) -> Path:
+        """Resolve ``relative`` inside the session's workspace; refuse escapes."""
+        if self.workspace is None:
+            raise ToolError("this session has no workspace")
+        root = self.workspace.resolve()
+        if Path(relative).is_absolute():
+            raise ToolError(f"absolute paths are refused: {relative}")
+        target = (root / relative).resolve()
+        if target != root and root not in target.parents:
+            raise ToolError(f"path escapes the workspace: {relative}")
+        return target
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    args_model: type[BaseModel]
+    fn: Callable[[ToolContext, Any], Any]
+    effect: EffectClass = EffectClass.SIDE_EFFECTING
+    capability: str | None = None
+    builtin: bool = field(default=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise InvalidInput(f"bad tool name {self.name!r}")
+        if not (isinstance(self.args_model, type) and issubclass(self.args_model, BaseModel)):
+            raise InvalidInput(f"tool {self.name}: args_model must be a pydantic model class")
+        if not callable(self.fn):
+            raise InvalidInput(f"tool {self.name}: fn must be callable")
+        object.__setattr__(self, "effect", EffectClass(self.effect))
+
+    def spec(self) -> ToolSpec:
+        return ToolSpec(
+            name=self.name,
+            description=self.description,
+            input_schema=self.args_model.model_json_schema(),
+        )
+
+
+def tool(
+    name: str,
+    args_model: type[BaseModel],
+    *,
+    effect: EffectClass | str = EffectClass.SIDE_EFFECTING,
+    capability: str | None = None,
+    description: str | None = None,
+) -> Callable[[Callable[[ToolContext, Any], Any]], Tool]:
+    """Decorator: turn ``fn(ctx, args)`` into a :class:`Tool`. Side-effecting unless
+    declared otherwise: the safe default for recovery."""
+
+    def wrap(fn: Callable[[ToolContext, Any], Any]) -> Tool:
+        return Tool(
+            name=name,
+            description=description or (fn.__doc__ or name).strip(),
+            args_model=args_model,
+            fn=fn,
+            effect=EffectClass(effect),
+            capability=capability,
+        )
+
+    return wrap
+
+
+class ToolRegistry:
+    def __init__(self, tools: Iterable[Tool] = ()) -> None:
+        self._tools: dict[str, Tool] = {}
+        for t in tools:
+            self.register(t)
+
+    def register(self, t: Tool, *, replace: bool = False) -> None:
+        if not isinstance(t, Tool):
+            raise InvalidInput(f"not a Tool: {t!r}")
+        if t.name in self._tools and not replace:
+            raise InvalidInput(f"tool {t.name!r} is already registered", tool=t.name)
+        self._tools[t.name] = t
+
+    def get(self, name: str) -> Tool | None:
+        return self._tools.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._tools)
+
+    def specs(self, names: Iterable[str] | None = None) -> list[ToolSpec]:
+        chosen = self._tools if names is None else {n: self._tools[n] for n in names}
+        return [t.spec() for t in chosen.values()]
