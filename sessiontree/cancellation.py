@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 
-class Cancelled(BaseException):  # noqa: N818 - a signal, like trio.Cancelled
+class Cancelled(BaseException):
     def __init__(self, reason: str = "cancelled") -> None:
         super().__init__(reason)
         self.reason = reason

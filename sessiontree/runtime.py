@@ -8,6 +8,7 @@ was given are registered -- they live in code, not in the store.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import uuid
@@ -147,10 +148,8 @@ class Runtime:
 
     def _on_commit(self, summary: CommitSummary) -> None:
         if summary.jobs or summary.cancelled_jobs:
-            try:
+            with contextlib.suppress(pykka.ActorDeadError):
                 self._ctx.scheduler.tell(sch.JobsChanged(summary))
-            except pykka.ActorDeadError:
-                pass
         if summary.states:
             with self._changed:
                 self._changed.notify_all()

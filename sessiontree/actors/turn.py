@@ -19,7 +19,13 @@ from sessiontree.actors.journal import write_tool_result
 from sessiontree.cancellation import CancelToken
 from sessiontree.persistence.records import SessionRecord, ToolCallRecord
 from sessiontree.persistence.tx import JobFenced, Tx
-from sessiontree.providers.base import ModelMessage, ModelReply, ModelRequest, ProviderError, ToolCall
+from sessiontree.providers.base import (
+    ModelMessage,
+    ModelReply,
+    ModelRequest,
+    ProviderError,
+    ToolCall,
+)
 from sessiontree.reasons import Reason
 from sessiontree.states import SessionState
 from sessiontree.tools.builtin import WaitForChildren

@@ -50,7 +50,9 @@ def end_session(tx: Tx, ended: SessionRecord) -> None:
     if ended.parent_id is None:
         return
     ended = tx.session(ended.id)  # children's roll-ups changed it
-    parent = tx.session(ended.parent_id)
+    parent = tx.session(ended.parent_id) if ended.parent_id else None
+    if parent is None:
+        return
     # Conservative: budget still carved to children being cancelled counts as spent.
     subtree = ended.usage + ended.children_spent + ended.carved
     carved = parent.carved.model_dump()

@@ -237,7 +237,7 @@ class Store:
 
     def messages(self, session_id: str) -> list[MessageRecord]:
         with self._reading() as m:
-            rows = list(
+            rows: list[Any] = list(
                 m.message.select(m.message, m.artifact.data)
                 .join(m.artifact, on=(m.message.artifact_hash == m.artifact.hash))
                 .where(m.message.session_id == session_id)
@@ -337,4 +337,4 @@ class Store:
     def execute_raw_for_tests(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         """Run raw SQL (tests and fault injection only: corrupt a row, hold a lock)."""
         with self._lock:
-            return self.db.execute_sql(sql, params)
+            return self.db.execute_sql(sql, params)  # type: ignore[no-untyped-call]

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from sessiontree.persistence.models import Models
 
 
-class JobFenced(Exception):  # noqa: N818 - a signal, not an error
+class JobFenced(Exception):
     """The job is no longer the session's current running attempt; discard its work."""
 
     def __init__(self, job_id: str, attempt: int, state: str) -> None:

@@ -51,18 +51,18 @@ def recover(store: Store) -> RecoveryReport:
         # transactions; if a store says so anyway, give it its run back.
         live = {r.session_id for r in tx.m.job.select(tx.m.job.session_id).where(
             tx.m.job.state.in_(["queued", "running"]))}
-        for row in tx.m.session.select().where(
+        for srow in tx.m.session.select().where(
             tx.m.session.state.in_([SessionState.QUEUED.value, SessionState.RUNNING.value])
         ):
-            if row.id in live:
+            if srow.id in live:
                 continue
-            if row.state == SessionState.RUNNING.value:
-                tx.set_state(row.id, SessionState.QUEUED, "recovered")
-            job = tx.enqueue(row.id)
-            tx.event("FR-EVT-SESS-RECOVERED", row.id, job.id, {
-                "from_state": row.state, "attempt": job.attempt, "open_tool_calls": [],
+            if srow.state == SessionState.RUNNING.value:
+                tx.set_state(srow.id, SessionState.QUEUED, "recovered")
+            job = tx.enqueue(srow.id)
+            tx.event("FR-EVT-SESS-RECOVERED", srow.id, job.id, {
+                "from_state": srow.state, "attempt": job.attempt, "open_tool_calls": [],
             })
-            resumed.append(row.id)
+            resumed.append(srow.id)
     queued = len(store.jobs(states=["queued"]))
     held = [s.id for s in store.sessions(states=[SessionState.AWAITING_OPERATOR.value])]
     return RecoveryReport(
