@@ -168,9 +168,17 @@ class Runtime:
         ref = self._ctx.scheduler
         if ref is not None:
             try:
-                stuck = ref.ask(sch.Shutdown(timeout), timeout=timeout + 5)
+                actors = ref.ask(sch.Shutdown(timeout), timeout=timeout + 5)
+                stuck = []
+                for actor in actors:
+                    try:
+                        actor.stop(block=True, timeout=timeout)
+                    except pykka.Timeout:
+                        stuck.append(actor)
+                    except pykka.ActorDeadError:
+                        pass
                 if stuck:
-                    log.warning("sessions still in a provider call at close: %s", stuck)
+                    log.warning("%d session actors still in a provider call at close", len(stuck))
                 ref.stop(block=True, timeout=timeout)
             except (pykka.ActorDeadError, pykka.Timeout):
                 log.warning("scheduler did not stop cleanly")

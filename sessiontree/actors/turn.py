@@ -178,12 +178,14 @@ class ModelTurn:
         tool = decision.tool
         with self.store.transaction() as tx:
             tx.fence(self.job_id, self.attempt)
+            # Last chance to stop: once the intent commits, the tool runs, so a cancelled
+            # run never leaves an intent for a call that did not start.
+            self.token.raise_if_cancelled()
             tx.set_tool_call(rec.id, "intent", attempts=rec.attempts + 1, job_id=self.job_id)
             tx.event("FR-EVT-SESS-TOOL-INTENT", self.sid, self.job_id, {
                 "call_id": rec.id, "tool": rec.tool, "effect": tool.effect.value,
                 "idempotency_key": rec.idempotency_key, "attempt": rec.attempts + 1,
             })
-        self.token.raise_if_cancelled()
         self.ctx.fault("tool.before", session_id=self.sid, tool=rec.tool, call_id=rec.id)
         context = ToolContext(
             session_id=self.sid, call_id=rec.id, idempotency_key=rec.idempotency_key,

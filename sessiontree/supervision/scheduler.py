@@ -311,20 +311,14 @@ class SchedulerActor(pykka.ThreadingActor):
         # visible to the caller as soon as this ask returns.
         self._apply(summary)
 
-    def _shutdown(self, timeout: float) -> list[str]:
+    def _shutdown(self, timeout: float) -> list[Any]:
+        """Stop dispatching and signal every running job; return the live actors for the
+        caller to join (joining here would block a running actor's spawn ask)."""
         self.closing = True
         if self._timer is not None:
             self._timer.cancel()
         for run in self.running.values():
             run.token.cancel("shutdown")
-        stuck = []
-        for run in list(self.running.values()):
-            if run.actor is not None:
-                try:
-                    run.actor.stop(block=True, timeout=timeout)
-                except pykka.Timeout:
-                    stuck.append(run.session_id)
-                except pykka.ActorDeadError:
-                    pass
+        actors = [run.actor for run in self.running.values() if run.actor is not None]
         self.running.clear()
-        return stuck
+        return actors

@@ -57,6 +57,9 @@ def _check(
 
 def decide(sched: SchedulerActor, req: SessionSpawnRequest) -> SessionSpawnResponse:
     """Accept (creating the child and its first job) or reject with a reason code."""
+    if sched.closing:
+        return SessionSpawnResponse(accepted=False, reason=Reason.RUNTIME_CLOSED,
+                                    detail="the runtime is closing")
     store = sched.ctx.store
     with store.transaction() as tx:
         parent = tx.session(req.parent_id)
