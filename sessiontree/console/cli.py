@@ -1,0 +1,407 @@
+"""The ``sessiontree`` command line.
+
+Commands that only read or repair a store (``tree``, ``events``, ``verify``,
+``resolve``) open it without taking the owner lease, so they work while a host process
+runs it. Commands that run sessions (``demo``, ``recover``) open a :class:`Runtime`,
+which takes the lease and recovers whatever a dead process left.
+
+Exit codes: 0 success; 1 the work ended badly (a corrupt store for ``verify``, a root
+that did not complete, a timeout); 2 the command could not run (bad arguments, no
+store, store in use, an app that cannot be loaded); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import importlib.util
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import sessiontree
+from sessiontree.errors import SessionTreeError, StoreError, WaitTimeout
+from sessiontree.persistence.store import Store, open_store
+from sessiontree.persistence.verify import verify_store
+from sessiontree.runtime import Runtime
+from sessiontree.views import SessionInfo
+
+OK, BAD_OUTCOME, CANNOT_RUN, INTERRUPTED = 0, 1, 2, 130
+
+HOLD_STATES = ("awaiting_operator", "awaiting_consent", "paused")
+TERMINAL = ("completed", "failed", "cancelled")
+
+SetupFn = Callable[[Runtime], None]
+
+
+class CommandError(Exception):
+    """A failure the user can act on: printed as one line, never as a traceback."""
+
+    def __init__(self, message: str, code: int = CANNOT_RUN) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _err(message: str) -> None:
+    print(f"sessiontree: {message}", file=sys.stderr)
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console()
+
+
+@contextlib.contextmanager
+def _reader(db: str) -> Iterator[Store]:
+    """Open an existing store without the owner lease (safe beside a live host)."""
+    try:
+        store = open_store(db, create=False)
+    except SessionTreeError as exc:
+        message = str(exc)
+        raise CommandError(message if db in message else f"cannot open store {db}: {message}") from exc
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _require_store(db: str) -> None:
+    """Refuse to create a store by accident: ``recover`` needs one that exists."""
+    with _reader(db):
+        pass
+
+
+# -- demo -------------------------------------------------------------------------------
+def example_path() -> Path:
+    return Path(sessiontree.__file__).resolve().parent.parent / "examples" / "research_tree.py"
+
+
+def load_module_from_file(path: Path, name: str) -> ModuleType:
+    """Import a Python file as module ``name`` (registered in ``sys.modules``, which
+    pydantic needs to resolve the annotations of models defined in it)."""
+    loaded = sys.modules.get(name)
+    if loaded is not None and getattr(loaded, "__file__", None) == str(path):
+        return loaded
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise CommandError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    path = example_path()
+    if not path.is_file():
+        raise CommandError(
+            f"the demo needs examples/research_tree.py of a sessiontree source checkout; "
+            f"not found at {path}"
+        )
+    example = load_module_from_file(path, "sessiontree_demo_research_tree")
+    root: SessionInfo = example.run_root(
+        args.db, args.workspace, children=args.children, latency=args.latency,
+        live=not args.no_live, echo=print,
+    )
+    print(example.answer_of(root))
+    return OK if root.state == "completed" else BAD_OUTCOME
+
+
+# -- tree -------------------------------------------------------------------------------
+def cmd_tree(args: argparse.Namespace) -> int:
+    from sessiontree.console.live import forest, render_tree
+
+    with _reader(args.db) as store:
+        if args.root is not None:
+            store.session(args.root)  # UnknownSession for a bad id
+        if args.json:
+            print(json.dumps([node.as_json() for node in forest(store, args.root)], indent=2))
+        else:
+            _console().print(render_tree(store, args.root))
+    return OK
+
+
+# -- events -----------------------------------------------------------------------------
+def _event_line(event: dict[str, Any]) -> str:
+    when = datetime.fromtimestamp(event["ts"]).strftime("%H:%M:%S.%f")[:-3]
+    payload = json.dumps(event["payload"], sort_keys=True, separators=(",", ":"))
+    if len(payload) > 160:
+        payload = payload[:157] + "..."
+    return (f"{when}  {event['type']:<36} {event['model_session_id'] or '-':<25} "
+            f"{event['job_id'] or '-':<25} {payload}")
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    with _reader(args.db) as store:
+        if args.session is not None:
+            store.session(args.session)  # UnknownSession for a bad id
+        events = store.events(session_id=args.session, type_prefix=args.type)
+    if args.json:
+        for event in events:
+            print(json.dumps(event.as_json(), sort_keys=True))
+        return OK
+    print(f"{'time':<12}  {'type':<36} {'session':<25} {'job':<25} payload")
+    for event in events:
+        print(_event_line(event.as_json()))
+    print(f"({len(events)} events)")
+    return OK
+
+
+# -- verify -----------------------------------------------------------------------------
+def cmd_verify(args: argparse.Namespace) -> int:
+    with _reader(args.db) as store:
+        try:
+            report = verify_store(store)
+        except StoreError as exc:  # a row so damaged the engine cannot read it
+            print(f"CORRUPT: {exc}")
+            return BAD_OUTCOME
+    print(report.describe())
+    return OK if report.ok else BAD_OUTCOME
+
+
+# -- recover ----------------------------------------------------------------------------
+def load_app(spec: str) -> SetupFn:
+    """``MODULE:ATTR`` (imported, the current directory on the path) or
+    ``path/to/file.py:ATTR``; the attribute must be a callable taking the runtime."""
+    target, sep, attr = spec.rpartition(":")
+    if not sep or not target or not attr:
+        raise CommandError(f"--app must be MODULE:ATTR or FILE.py:ATTR, not {spec!r}")
+    try:
+        if target.endswith(".py") or "/" in target or "\\" in target:
+            path = Path(target).resolve()
+            if not path.is_file():
+                raise CommandError(f"cannot load app {spec}: no file {target}")
+            module = load_module_from_file(path, f"sessiontree_app_{path.stem}")
+        else:
+            cwd = str(Path.cwd())
+            added = cwd not in sys.path
+            if added:
+                sys.path.insert(0, cwd)
+            try:
+                module = importlib.import_module(target)
+            finally:
+                if added:
+                    sys.path.remove(cwd)
+        factory = getattr(module, attr)
+    except CommandError:
+        raise
+    except Exception as exc:
+        raise CommandError(f"cannot load app {spec}: {type(exc).__name__}: {exc}") from exc
+    if not callable(factory):
+        raise CommandError(f"app {spec} is not callable")
+
+    def setup(rt: Runtime) -> None:
+        try:
+            factory(rt)
+        except SessionTreeError:
+            raise
+        except Exception as exc:
+            raise CommandError(f"app {spec} failed: {type(exc).__name__}: {exc}") from exc
+
+    return setup
+
+
+def _held(store: Store, root: SessionInfo) -> list[tuple[str, str, list[str]]]:
+    """Sessions of the tree that wait for a person: (id, state, open call ids)."""
+    out = []
+    for record in store.sessions(root_id=root.id, states=list(HOLD_STATES)):
+        calls = [c.id for c in store.tool_calls(record.id, states=["intent"])]
+        out.append((record.id, record.state, calls))
+    return out
+
+
+def _settle(rt: Runtime, root_id: str, deadline: float | None) -> tuple[SessionInfo, bool]:
+    """Wait for a root to end; stop early when nothing can move without an operator.
+
+    Returns the root and whether it is held (some session waits for a person and no job
+    is queued or running). The hold is confirmed on two consecutive looks, so a tree in
+    the middle of a hand-off (a child ending, its parent about to be woken) is not
+    mistaken for a stuck one.
+    """
+    confirmations = 0
+    while True:
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise WaitTimeout(f"root {root_id} did not finish in time")
+        step = 0.5 if remaining is None else min(0.5, remaining)
+        try:
+            return rt.wait(root_id, timeout=step), False
+        except WaitTimeout:
+            pass
+        root = rt.session(root_id)
+        live_jobs = rt.store.jobs(states=["queued", "running"])
+        if _held(rt.store, root) and not live_jobs:
+            confirmations += 1
+            if confirmations >= 2:
+                return root, True
+        else:
+            confirmations = 0
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    setup = load_app(args.app)
+    _require_store(args.db)
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    with Runtime.open(args.db, setup=setup) as rt:
+        report = rt.recovery
+        print(f"recovered {args.db}: {len(report.resumed_sessions)} sessions resumed, "
+              f"{len(report.requeued_jobs)} interrupted runs re-queued, "
+              f"{report.queued_jobs} runs queued")
+        for sid in report.resumed_sessions:
+            s = rt.session(sid)
+            print(f"  resumed {s.role} {sid} (depth {s.depth})")
+        for sid in report.awaiting_operator:
+            print(f"  awaiting operator: {sid}")
+        roots = [rt.session(r.id) for r in rt.store.sessions()
+                 if r.parent_id is None and r.state not in TERMINAL]
+        if not roots:
+            print("no unfinished root sessions")
+            return OK
+        if args.no_wait:
+            for root in roots:
+                print(f"root {root.id} ({root.role}): {root.state}")
+            return OK
+        code = OK
+        for root in roots:
+            try:
+                final, held = _settle(rt, root.id, deadline)
+            except WaitTimeout:
+                now = rt.session(root.id)
+                print(f"root {now.id} ({now.role}): still {now.state} after {args.timeout}s "
+                      "(run recover again to go on)")
+                code = BAD_OUTCOME
+                continue
+            line = f"root {final.id} ({final.role}): {final.state}"
+            if final.reason and final.state != "completed":
+                line += f" ({final.reason})"
+            print(line)
+            if held:
+                for sid, state, calls in _held(rt.store, final):
+                    print(f"  {sid} is {state}" + "".join(
+                        f"; decide with: sessiontree resolve --db {args.db} --call {c} "
+                        "--done|--failed" for c in calls))
+        return code
+
+
+# -- resolve ----------------------------------------------------------------------------
+def cmd_resolve(args: argparse.Namespace) -> int:
+    from sessiontree.supervision.operator import resolve_call
+
+    result: Any = None
+    if args.result is not None:
+        try:
+            result = json.loads(args.result)
+        except ValueError:
+            result = args.result
+    outcome = "done" if args.done else "failed"
+    with _reader(args.db) as store:
+        session_id = resolve_call(store, args.call, outcome, result)
+    print(f"call {args.call} marked {outcome}; session {session_id} is queued again and "
+          "resumes when the store is next opened (sessiontree recover, or your host)")
+    return OK
+
+
+# -- parsing ----------------------------------------------------------------------------
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sessiontree",
+        description="Run, inspect, verify and recover sessiontree stores.",
+    )
+    parser.add_argument("--version", action="version", version=f"sessiontree {sessiontree.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="run (or resume) the research-tree example")
+    p.add_argument("--db", default="demo.db", help="the store (default: demo.db)")
+    p.add_argument("--workspace", help="where the scratch copy of the workspace goes (default: a temp dir)")
+    p.add_argument("--no-live", action="store_true", help="no live tree view; print the final tree")
+    p.add_argument("--children", type=_positive_int, default=3, help="researchers to spawn (default 3)")
+    p.add_argument("--latency", type=_seconds, default=0.0, help="simulated seconds per model call")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("tree", help="print the session tree of a store")
+    p.add_argument("--db", required=True)
+    p.add_argument("--root", help="only this root's tree")
+    p.add_argument("--json", action="store_true", help="a JSON list of root nodes")
+    p.set_defaults(func=cmd_tree)
+
+    p = sub.add_parser("events", help="print Flight Recorder events")
+    p.add_argument("--db", required=True)
+    p.add_argument("--session", help="only events of this session")
+    p.add_argument("--type", help="only event types starting with this prefix")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=cmd_events)
+
+    p = sub.add_parser("verify", help="recompute every artifact hash and message chain")
+    p.add_argument("--db", required=True)
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("recover", help="resume a store left by a dead process")
+    p.add_argument("--db", required=True)
+    p.add_argument("--app", required=True, help="MODULE:ATTR or FILE.py:ATTR, a callable that "
+                   "registers your providers and tools on the runtime")
+    p.add_argument("--no-wait", action="store_true", help="report and stop; do not run to the end")
+    p.add_argument("--timeout", type=_seconds, help="give up waiting after S seconds (exit 1)")
+    p.set_defaults(func=cmd_recover)
+
+    p = sub.add_parser("resolve", help="decide a side-effecting call cut off by a crash")
+    p.add_argument("--db", required=True)
+    p.add_argument("--call", required=True, help="the tool call id")
+    decision = p.add_mutually_exclusive_group(required=True)
+    decision.add_argument("--done", action="store_true", help="it happened")
+    decision.add_argument("--failed", action="store_true", help="it did not happen")
+    p.add_argument("--result", help="what the model sees as the call's result (JSON or text)")
+    p.set_defaults(func=cmd_resolve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; return its exit code. User errors print one line on stderr."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed
+        return exc.code if isinstance(exc.code, int) else CANNOT_RUN
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except CommandError as exc:
+        _err(str(exc))
+        return exc.code
+    except SessionTreeError as exc:
+        _err(str(exc))
+        return CANNOT_RUN
+    except OSError as exc:
+        _err(f"{type(exc).__name__}: {exc}")
+        return CANNOT_RUN
+    except KeyboardInterrupt:
+        _err("interrupted; the store is consistent: run the same command again to resume")
+        return INTERRUPTED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,157 @@
+"""The live tree: a rich view of a store's sessions, redrawn while they run.
+
+Everything here reads the store, so the same view works inside the host process
+(:func:`watch`) and from another process (the ``sessiontree tree`` command).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.text import Text
+from rich.tree import Tree
+
+from sessiontree.errors import SessionTreeError
+from sessiontree.persistence.store import Store
+from sessiontree.views import SessionInfo, SessionNode, build_forest
+
+if TYPE_CHECKING:
+    from sessiontree.runtime import Runtime
+
+STATE_STYLES: dict[str, str] = {
+    "created": "dim",
+    "queued": "yellow",
+    "running": "bold cyan",
+    "waiting": "blue",
+    "awaiting_consent": "bold magenta",
+    "awaiting_operator": "bold red",
+    "paused": "dim yellow",
+    "completed": "green",
+    "failed": "bold red",
+    "cancelled": "magenta",
+}
+
+MAX_CHILDREN_SHOWN = 50
+"""Children drawn under one node; a wider fan-out is summarised in one line, so a tree
+of thousands of sessions still redraws in a few milliseconds."""
+
+REFRESH_INTERVAL = 0.1
+"""Seconds between redraws of :func:`watch`: smooth to the eye, cheap for the store."""
+
+
+def _bound(value: int | float | None) -> str:
+    return "∞" if value is None else f"{value:g}"
+
+
+def session_label(s: SessionInfo) -> Text:
+    """One line per session: role, short id, state, depth, spend against budget."""
+    label = Text()
+    label.append(s.role, style="bold")
+    label.append(f" {s.id[-8:]} ", style="dim")
+    label.append(s.state, style=STATE_STYLES.get(s.state, ""))
+    if s.reason and s.state not in ("queued", "running", "waiting", "completed"):
+        label.append(f" ({s.reason})", style=STATE_STYLES.get(s.state, ""))
+    label.append(f"  depth {s.depth}", style="dim")
+    label.append(f"  runs {s.spent.model_runs}/{_bound(s.budget.model_runs)}")
+    label.append(f"  tokens {s.spent.tokens}/{_bound(s.budget.tokens)}")
+    if s.budget.cost is not None or s.spent.cost:
+        label.append(f"  cost {s.spent.cost:.4g}/{_bound(s.budget.cost)}")
+    return label
+
+
+def _grow(branch: Tree, node: SessionNode) -> None:
+    for child in node.children[:MAX_CHILDREN_SHOWN]:
+        _grow(branch.add(session_label(child.session)), child)
+    hidden = node.children[MAX_CHILDREN_SHOWN:]
+    if hidden:
+        states: dict[str, int] = {}
+        for child in hidden:
+            states[child.session.state] = states.get(child.session.state, 0) + 1
+        counts = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+        branch.add(Text(f"... {len(hidden)} more children ({counts})", style="dim"))
+
+
+def forest(store: Store, root_id: str | None = None) -> list[SessionNode]:
+    """The session forest of the store, or the tree of one root."""
+    if root_id is None:
+        return build_forest(store, store.sessions())
+    root = store.session(root_id)
+    return build_forest(store, store.sessions(root_id=root.root_id))
+
+
+def header(store: Store, running: int | None = None, queued: int | None = None) -> Text:
+    """Job counts (from the scheduler when given, else from the store) and session counts."""
+    if running is None:
+        running = len(store.jobs(states=["running"]))
+    if queued is None:
+        queued = len(store.jobs(states=["queued"]))
+    total = store.count_sessions()
+    done = store.count_sessions(["completed", "failed", "cancelled"])
+    text = Text()
+    text.append("sessiontree ", style="bold")
+    text.append(f"{Path(store.path).name}  ", style="dim")
+    text.append(f"running {running}", style="bold cyan")
+    text.append("  ")
+    text.append(f"queued {queued}", style="yellow")
+    text.append(f"  sessions {done}/{total} ended")
+    return text
+
+
+def render_tree(
+    store: Store, root_id: str | None = None, *, running: int | None = None,
+    queued: int | None = None,
+) -> RenderableType:
+    """A header line and one rich Tree per root session (or the tree of ``root_id``)."""
+    parts: list[RenderableType] = [header(store, running, queued)]
+    roots = forest(store, root_id)
+    if not roots:
+        parts.append(Text("(no sessions)", style="dim"))
+    for node in roots:
+        tree = Tree(session_label(node.session), guide_style="dim")
+        _grow(tree, node)
+        parts.append(tree)
+    return Group(*parts)
+
+
+def _frame(rt: Runtime, root_id: str | None) -> RenderableType:
+    try:
+        stats = rt.stats()
+        return render_tree(rt.store, root_id, running=stats.running, queued=stats.queued)
+    except SessionTreeError:  # runtime closing: fall back to the store's counts
+        return render_tree(rt.store, root_id)
+
+
+def _finished(rt: Runtime, root_id: str | None) -> bool:
+    if root_id is not None:
+        return rt.session(root_id).terminal
+    return rt.store.count_sessions(["completed", "failed", "cancelled"]) == rt.store.count_sessions()
+
+
+def watch(
+    rt: Runtime,
+    root_id: str | None = None,
+    *,
+    until_done: bool = True,
+    interval: float = REFRESH_INTERVAL,
+    console: Console | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Redraw the tree of ``root_id`` (default: every session) until it has ended
+    (``until_done``) or ``stop`` is set; then print the final tree once.
+
+    On a terminal the view redraws in place; on anything else (a pipe, a log file)
+    nothing is drawn until the final tree. Never sleeps: waits on ``stop`` between
+    redraws, so setting it ends the watch at once.
+    """
+    console = console or Console()
+    stop = stop or threading.Event()
+    with Live(_frame(rt, root_id), console=console, transient=True, auto_refresh=False) as live:
+        while not (until_done and _finished(rt, root_id)):
+            if stop.wait(interval):
+                break
+            live.update(_frame(rt, root_id), refresh=True)
+    console.print(_frame(rt, root_id))
