@@ -149,7 +149,8 @@ class ModelTurn:
     # -- tool calls -------------------------------------------------------------------
     def _run_calls(self, ids: list[str], awaited: tuple[str, ...]) -> str:
         records = {r.id: r for r in self.store.tool_calls(ids=ids)}
-        pending = [cid for cid in ids if records[cid].state not in ("done", "failed")]
+        answered = self._answered(ids, records)
+        pending = [cid for cid in ids if cid not in answered]
         if not pending:
             with self.store.transaction() as tx:
                 tx.fence(self.job_id, self.attempt)
@@ -161,7 +162,22 @@ class ModelTurn:
                 return outcome
         return "tools_done"
 
+    def _answered(self, ids: list[str], records: dict[str, ToolCallRecord]) -> set[str]:
+        """The calls whose result is in the history. A call can be done in the journal
+        and not in the history: its run was fenced (e.g. restarted) after the tool ran."""
+        ended = {cid for cid in ids if records[cid].state in ("done", "failed")}
+        if not ended:
+            return set()
+        return ended & {m.body.get("tool_call_id") for m in self.store.messages(self.sid)
+                        if m.role == "tool"}
+
     def _run_call(self, rec: ToolCallRecord, remaining: list[str], awaited: tuple[str, ...]) -> str:
+        if rec.state in ("done", "failed") and rec.result_hash:
+            # The tool ran; only its result missed the history. Never run it again.
+            kept = self.store.artifact_json(rec.result_hash)
+            self._commit_result(rec, bool(kept["ok"]), kept["value"], remaining,
+                                reason=kept.get("reason"))
+            return "done"
         if rec.state == "intent" and rec.effect == EffectClass.SIDE_EFFECTING.value:
             return self._hold_for_operator(rec, remaining)
         if rec.state == "waiting":
@@ -230,7 +246,7 @@ class ModelTurn:
             # The run was cancelled while the tool ran: the journal still records what
             # happened in the world; the session's history does not move on.
             with self.store.transaction() as tx:
-                digest = tx.put({"call_id": rec.id, "ok": ok, "value": value})
+                digest = tx.put({"call_id": rec.id, "ok": ok, "value": value, "reason": reason})
                 tx.set_tool_call(rec.id, "done" if ok else "failed", result_hash=digest)
             raise
 

@@ -67,6 +67,15 @@ def _sqlite_path(target: str | Path) -> str:
     return text
 
 
+def _cause(exc: BaseException) -> BaseException:
+    """The error that failed a write. On some errors (a full disk, ...) SQLite rolls the
+    transaction back itself; the driver's own rollback then fails with "no transaction
+    is active", which would hide the real cause from the operator."""
+    while "no transaction is active" in str(exc) and exc.__context__ is not None:
+        exc = exc.__context__
+    return exc
+
+
 def open_store(
     target: str | Path, *, clock: Clock | None = None, durable: bool = False,
     create: bool = True,
@@ -173,7 +182,7 @@ class Store:
                     if self.fault_hook is not None:
                         self.fault_hook("store.commit")
             except (pw.DatabaseError, sqlite3.DatabaseError) as exc:
-                raise StoreError(f"store write failed: {exc}", path=self.path) from exc
+                raise StoreError(f"store write failed: {_cause(exc)}", path=self.path) from exc
         if tx.summary:
             for listener in list(self._listeners):
                 try:

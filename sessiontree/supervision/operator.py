@@ -34,6 +34,11 @@ def resolve_call(store: Store, call_id: str, outcome: str, result: Any = None) -
             )
         ok = outcome == "done"
         value = result if result is not None else {"operator": outcome}
+        if result is None and not ok:
+            # The model must see an error (a ToolError's shape): the stored ``ok`` flag
+            # never reaches the provider.
+            value = {"error": f"the operator marked call {call_id} as failed",
+                     "reason": "operator_failed"}
         write_tool_result(tx, rec, ok, value, job_id=None, source="operator",
                           reason=None if ok else "operator_failed")
         tx.event("FR-EVT-SESS-TOOL-RESOLVED", session.id, None,

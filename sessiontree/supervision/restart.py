@@ -17,7 +17,9 @@ Strategies over a parent's children (the parent's ``child_strategy``):
 - ``rest_for_one``: the siblings spawned after the crashed one are restarted.
 When a child fails past its intensity the failure escalates by the same strategy: under
 ``one_for_all`` its live siblings are cancelled (``sibling_failed``), under
-``rest_for_one`` the younger ones are; the parent decides what to do next.
+``rest_for_one`` the younger ones are; the parent decides what to do next. A child that
+crashes and is not restarted by its type (``temporary``, or ``transient`` on a
+non-retryable error) ends alone: its siblings are not touched.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def on_crash(sched: SchedulerActor, msg: ActorCrashed) -> None:
                  {"error_type": type(err).__name__, "error": str(err)[:2000],
                   "attempt": job.attempt})
         retryable = bool(getattr(err, "retryable", True))
-        failed = False
+        failed = escalate = False
         if session.restart == "temporary" or (session.restart == "transient" and not retryable):
             _fail(tx, session, job, Reason.CRASHED, error_text)
             failed = True
@@ -95,12 +97,14 @@ def on_crash(sched: SchedulerActor, msg: ActorCrashed) -> None:
             recent = [t for t in session.restart_log if tx.now - t < policy.period]
             if len(recent) >= policy.max_restarts:
                 _fail(tx, session, job, Reason.RESTART_INTENSITY, error_text)
-                failed = True
+                failed = escalate = True
             else:
                 n = len(recent) + 1
                 tx.update_session(session.id, restart_log=[*recent, tx.now])
                 _requeue(tx, session, job, policy.delay(n), "one_for_one", session.id, n)
         strategy = tx.session(session.parent_id).child_strategy if session.parent_id else ""
+        if failed and not escalate:
+            strategy = "one_for_one"  # a child that is not restarted ends alone, as in OTP
         for sib in _affected_siblings(tx, session, strategy):
             if failed or sib.restart == "temporary":
                 reason = Reason.SIBLING_FAILED if failed else Reason.SIBLING_RESTART
