@@ -379,3 +379,31 @@ def test_a_restart_backoff_pending_at_process_death_is_kept_on_reopen(db_path: P
         done = rt.wait(sid, timeout=WAIT)
         assert done.state == "completed"
         assert [(j.state, j.attempt) for j in rt.store.jobs(session_id=sid)] == [("completed", 2)]
+
+
+def test_a_store_opened_without_the_provider_keeps_its_runs_queued_for_one_that_has_it(
+    db_path: Path,
+) -> None:
+    gate = threading.Event()
+
+    def slow(turn: st.ScriptTurn) -> st.ModelReply:
+        gate.wait(5)
+        return st.reply("answer")
+
+    rt = st.Runtime.open(db_path, providers=[st.ScriptedProvider(slow, name="special")])
+    sid = rt.create_session("t", provider="special")
+    rt.wait_state(sid, "running", timeout=5)
+    rt.close(timeout=0.5)
+    gate.set()
+
+    other = st.ScriptedProvider(lambda turn: st.reply("x"), name="other")
+    with st.Runtime.open(db_path, providers=[other]) as rt2:
+        done = rt2.create_session("u", provider="other")
+        assert rt2.wait(done, timeout=10).state == "completed"
+        assert rt2.session(sid).state == "queued"
+        throttled = rt2.events(session_id=sid, type_prefix="FR-EVT-SESS-SCHED-THROTTLED")
+        assert [e.payload["limit"] for e in throttled] == ["provider_unavailable"]
+
+    with st.Runtime.open(db_path, providers=[st.ScriptedProvider(lambda t: st.reply("ok"),
+                                                                 name="special")]) as rt3:
+        assert rt3.wait(sid, timeout=10).summary == "ok"

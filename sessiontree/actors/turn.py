@@ -100,7 +100,11 @@ class ModelTurn:
         if self.token.cancelled:  # the late reply is discarded; only its cost is recorded
             self._charge_only(reply)
             self.token.raise_if_cancelled()
-        self.ctx.fault("provider.after", session_id=self.sid, attempt=self.attempt)
+        try:
+            self.ctx.fault("provider.after", session_id=self.sid, attempt=self.attempt)
+        except BaseException:
+            self._charge_only(reply)  # the reply is lost with the crash; its cost is not
+            raise
         return reply
 
     def _charge_only(self, reply: ModelReply) -> None:

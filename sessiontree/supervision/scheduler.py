@@ -20,6 +20,7 @@ store error while handling a message is retried after a back-off.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections import Counter
@@ -139,7 +140,12 @@ class SchedulerActor(pykka.ThreadingActor):
                 raise  # an ask: the caller gets the error
             log.warning("store error handling %s; retrying: %s", type(message).__name__, exc)
             me = self.actor_ref
-            self.ctx.clock.call_later(self.ctx.limits.restart.backoff_initial, lambda: me.tell(message))
+
+            def retry() -> None:
+                with contextlib.suppress(pykka.ActorDeadError):
+                    me.tell(message)
+
+            self.ctx.clock.call_later(self.ctx.limits.restart.backoff_initial, retry)
             return None
         except Exception:
             if isinstance(message, Spawn | Cancel | Load | Stats | Shutdown):
@@ -206,6 +212,11 @@ class SchedulerActor(pykka.ThreadingActor):
     def _eligible(self, job: QueuedJob) -> bool:
         if job.session_id in self.running:
             return False
+        if job.provider not in self.ctx.providers:
+            # Providers live in code: a store opened without this one keeps the job
+            # queued (not failed) for a runtime that registers it.
+            self._note_throttle(job, Reason.PROVIDER_UNAVAILABLE)
+            return False
         if self.by_provider[job.provider] >= self.ctx.limits.provider_limit(job.provider):
             self._note_throttle(job, Reason.PROVIDER_LIMIT)
             return False
@@ -243,7 +254,8 @@ class SchedulerActor(pykka.ThreadingActor):
 
         def fire() -> None:
             self._timer_due = None
-            me.tell(Wake())
+            with contextlib.suppress(pykka.ActorDeadError):
+                me.tell(Wake())
 
         self._timer = self.ctx.clock.call_later(due - self.ctx.clock.now(), fire)
 
