@@ -69,6 +69,7 @@ class Runtime:
         self._closed = False
         self._close_lock = threading.Lock()
         self._changed = threading.Condition()
+        self._generation = 0  # bumped on every committed state change
         self._stop_heartbeat = threading.Event()
         self._heartbeat: threading.Thread | None = None
         self.recovery = RecoveryReport()
@@ -152,6 +153,7 @@ class Runtime:
                 self._ctx.scheduler.tell(sch.JobsChanged(summary))
         if summary.states:
             with self._changed:
+                self._generation += 1
                 self._changed.notify_all()
 
     def close(self, timeout: float = 10.0) -> None:
@@ -189,6 +191,7 @@ class Runtime:
         lease.release(self.store, self._owner_id)
         self.store.close()
         with self._changed:
+            self._generation += 1
             self._changed.notify_all()
 
     def __enter__(self) -> Runtime:
@@ -324,17 +327,22 @@ class Runtime:
         import time
 
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._changed:
-            while True:
-                found = check()
-                if found is not None:
-                    return found
-                if self._closed:
-                    raise RuntimeClosed("runtime closed while waiting")
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    raise WaitTimeout(f"{what} did not finish within {timeout}s")
-                self._changed.wait(remaining if remaining is not None else 1.0)
+        while True:
+            with self._changed:
+                seen = self._generation
+            # Read the store without holding the condition: committing threads notify
+            # it, and must never queue behind a waiter's read.
+            found = check()
+            if found is not None:
+                return found
+            with self._changed:
+                while self._generation == seen:
+                    if self._closed:
+                        raise RuntimeClosed("runtime closed while waiting")
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        raise WaitTimeout(f"{what} did not finish within {timeout}s")
+                    self._changed.wait(remaining if remaining is not None else 1.0)
 
     def wait_state(self, session_id: str, state: str, timeout: float | None = None) -> SessionInfo:
         """Block until the session is in ``state`` (or terminal)."""

@@ -16,6 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import peewee as pw
@@ -201,12 +202,18 @@ class Store:
             except (pw.DatabaseError, sqlite3.DatabaseError) as exc:
                 raise StoreError(f"store read failed: {exc}", path=self.path) from exc
 
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[SimpleNamespace]:
+        """Plain SQL for the hot reads (peewee builds each statement anew)."""
+        with self._reading():
+            cur = self.db.execute_sql(sql, params)  # type: ignore[no-untyped-call]
+            names = [d[0] for d in cur.description]
+            return [SimpleNamespace(**dict(zip(names, r, strict=True))) for r in cur.fetchall()]
+
     def session(self, session_id: str) -> SessionRecord:
-        with self._reading() as m:
-            row = m.session.get_or_none(m.session.id == session_id)
-            if row is None:
-                raise UnknownSession(session_id)
-            return convert.session(row)
+        rows = self._rows('SELECT * FROM "session" WHERE "id" = ?', (session_id,))
+        if not rows:
+            raise UnknownSession(session_id)
+        return convert.session(rows[0])
 
     def sessions(
         self, *, root_id: str | None = None, states: list[str] | None = None
@@ -232,11 +239,10 @@ class Store:
             return [convert.session(r) for r in q.order_by(m.session.spawn_index)]
 
     def artifact(self, digest: str) -> bytes:
-        with self._reading() as m:
-            row = m.artifact.get_or_none(m.artifact.hash == digest)
-            if row is None:
-                raise StoreError(f"missing artifact {digest}", artifact=digest)
-            return bytes(row.data)
+        rows = self._rows('SELECT "data" FROM "artifact" WHERE "hash" = ?', (digest,))
+        if not rows:
+            raise StoreError(f"missing artifact {digest}", artifact=digest)
+        return bytes(rows[0].data)
 
     def artifact_json(self, digest: str) -> Any:
         try:
@@ -245,14 +251,9 @@ class Store:
             raise CorruptStore(f"artifact {digest} is not JSON", artifact=digest) from exc
 
     def messages(self, session_id: str) -> list[MessageRecord]:
-        with self._reading() as m:
-            rows: list[Any] = list(
-                m.message.select(m.message, m.artifact.data)
-                .join(m.artifact, on=(m.message.artifact_hash == m.artifact.hash))
-                .where(m.message.session_id == session_id)
-                .order_by(m.message.seq)
-                .objects()
-            )
+        rows = self._rows(
+            'SELECT m.*, a."data" FROM "message" m JOIN "artifact" a ON a."hash" = m."artifact_hash" '
+            'WHERE m."session_id" = ? ORDER BY m."seq"', (session_id,))
         try:
             return [
                 MessageRecord(
@@ -265,15 +266,16 @@ class Store:
             raise CorruptStore(f"message of {session_id} is not JSON") from exc
 
     def checkpoint(self, session_id: str, seq: int | None = None) -> CheckpointRecord:
-        with self._reading() as m:
-            if seq is None:
-                seq = m.session.get(m.session.id == session_id).checkpoint_seq
-            row = m.checkpoint.get_or_none(
-                (m.checkpoint.session_id == session_id) & (m.checkpoint.seq == seq)
-            )
-            if row is None:
-                raise StoreError(f"no checkpoint {seq} for {session_id}")
-            return convert.checkpoint(row)
+        if seq is None:
+            rows = self._rows(
+                'SELECT c.* FROM "checkpoint" c JOIN "session" s ON s."id" = c."session_id" '
+                'AND s."checkpoint_seq" = c."seq" WHERE c."session_id" = ?', (session_id,))
+        else:
+            rows = self._rows('SELECT * FROM "checkpoint" WHERE "session_id" = ? AND "seq" = ?',
+                              (session_id, seq))
+        if not rows:
+            raise StoreError(f"no checkpoint {seq} for {session_id}")
+        return convert.checkpoint(rows[0])
 
     def jobs(
         self, *, states: list[str] | None = None, session_id: str | None = None
@@ -290,16 +292,15 @@ class Store:
         self, session_id: str | None = None, *, ids: list[str] | None = None,
         states: list[str] | None = None,
     ) -> list[ToolCallRecord]:
-        with self._reading() as m:
-            q = m.tool_call.select()
-            if session_id is not None:
-                q = q.where(m.tool_call.session_id == session_id)
-            if ids is not None:
-                q = q.where(m.tool_call.id.in_(ids))
-            if states is not None:
-                q = q.where(m.tool_call.state.in_(states))
-            rows = q.order_by(m.tool_call.message_seq, m.tool_call.idx)
-            return [convert.tool_call(r) for r in rows]
+        where, params = [], []
+        for column, values in (("session_id", None if session_id is None else [session_id]),
+                               ("id", ids), ("state", states)):
+            if values is not None:
+                where.append(f'"{column}" IN ({", ".join("?" * len(values))})')
+                params.extend(values)
+        sql = 'SELECT * FROM "tool_call"' + (" WHERE " + " AND ".join(where) if where else "")
+        rows = self._rows(sql + ' ORDER BY "message_seq", "idx"', tuple(params))
+        return [convert.tool_call(r) for r in rows]
 
     def mailbox(self, session_id: str, *, unconsumed_only: bool = False) -> list[MailboxEntry]:
         with self._reading() as m:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import blake3
-import peewee as pw
 
 from sessiontree.budget import Budget, Usage
 from sessiontree.errors import StoreError, UnknownSession
@@ -51,11 +51,35 @@ def _span(text: str, size: int) -> str:
 class Tx:
     def __init__(self, models: Models, now: float) -> None:
         self.m = models
+        self._db = models.session._meta.database
         self.now = now
         self.summary = CommitSummary()
         self._events: list[dict[str, Any]] = []
         self._roots: dict[str, str] = {}
         self._artifacts_seen: set[str] = set()
+
+    # -- plain SQL for the hot path (peewee builds each statement anew: ~200 us a time) --
+    def _exec(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> Any:
+        return self._db.execute_sql(sql, params)
+
+    def _get(self, table: str, key: str, value: Any) -> SimpleNamespace | None:
+        cur = self._exec(f'SELECT * FROM "{table}" WHERE "{key}" = ?', (value,))
+        row = cur.fetchone()
+        if row is None:
+            return None
+        return SimpleNamespace(**dict(zip([d[0] for d in cur.description], row, strict=True)))
+
+    def _insert(self, table: str, fields: dict[str, Any], *, ignore: bool = False) -> int:
+        cols = ", ".join(f'"{c}"' for c in fields)
+        marks = ", ".join("?" * len(fields))
+        verb = "INSERT OR IGNORE" if ignore else "INSERT"
+        cur = self._exec(f'{verb} INTO "{table}" ({cols}) VALUES ({marks})', tuple(fields.values()))
+        return int(cur.rowcount)
+
+    def _update(self, table: str, fields: dict[str, Any], key: str, value: Any) -> int:
+        sets = ", ".join(f'"{c}" = ?' for c in fields)
+        cur = self._exec(f'UPDATE "{table}" SET {sets} WHERE "{key}" = ?', (*fields.values(), value))
+        return int(cur.rowcount)
 
     # -- artifacts ---------------------------------------------------------------------
     def put(self, value: Any) -> str:
@@ -65,21 +89,20 @@ class Tx:
     def put_bytes(self, data: bytes) -> str:
         digest = content_hash(data)
         if digest not in self._artifacts_seen:
-            self.m.artifact.insert(
-                hash=digest, data=data, size=len(data), created_at=self.now
-            ).on_conflict_ignore().execute()
+            self._insert("artifact", {"hash": digest, "data": data, "size": len(data),
+                                      "created_at": self.now}, ignore=True)
             self._artifacts_seen.add(digest)
         return digest
 
     def artifact_json(self, digest: str) -> Any:
-        row = self.m.artifact.get_or_none(self.m.artifact.hash == digest)
+        row = self._get("artifact", "hash", digest)
         if row is None:
             raise StoreError(f"missing artifact {digest}", artifact=digest)
         return json.loads(bytes(row.data))
 
     # -- sessions ----------------------------------------------------------------------
     def _row(self, session_id: str) -> Any:
-        row = self.m.session.get_or_none(self.m.session.id == session_id)
+        row = self._get("session", "id", session_id)
         if row is None:
             raise UnknownSession(session_id)
         return row
@@ -97,7 +120,7 @@ class Tx:
             if key in fields and not isinstance(fields[key], str):
                 fields[key] = convert.dumps(list(fields[key]) if key != "meta" else fields[key])
         fields["updated_at"] = self.now
-        self.m.session.update(**fields).where(self.m.session.id == session_id).execute()
+        self._update("session", fields, "id", session_id)
 
     def create_session(
         self,
@@ -126,7 +149,7 @@ class Tx:
         root_id = parent.root_id if parent else sid
         depth = parent.depth + 1 if parent else 0
         task_hash = self.put({"task": task})
-        self.m.session.insert(
+        self._insert("session", dict(
             id=sid,
             parent_id=parent.id if parent else None,
             root_id=root_id,
@@ -150,7 +173,10 @@ class Tx:
             meta=convert.dumps(meta or {}),
             created_at=self.now,
             updated_at=self.now,
-        ).execute()
+            # peewee's defaults live in Python, so plain SQL names them all
+            spawn_count=0, restart_log="[]", checkpoint_seq=0, message_seq=0,
+            message_head="", announced=False,
+        ))
         self._roots[sid] = root_id
         self.event(
             "FR-EVT-SESS-CREATED",
@@ -200,7 +226,7 @@ class Tx:
             fields["summary_hash"] = self.put(summary)
         if dst.terminal:
             fields["ended_at"] = self.now
-        self.m.session.update(**fields).where(self.m.session.id == session_id).execute()
+        self._update("session", fields, "id", session_id)
         self._roots[session_id] = row.root_id
         self.event(
             "FR-EVT-SESS-STATE",
@@ -243,19 +269,13 @@ class Tx:
         seq = row.message_seq + 1
         head = chain_hash(row.message_head, artifact)
         prov = provenance or {}
-        self.m.message.insert(
-            session_id=session_id,
-            seq=seq,
-            role=role,
-            artifact_hash=artifact,
-            chain_hash=head,
-            trust=trust,
-            provenance=convert.dumps(prov),
-            created_at=self.now,
-        ).execute()
-        self.m.session.update(message_seq=seq, message_head=head, updated_at=self.now).where(
-            self.m.session.id == session_id
-        ).execute()
+        self._insert("message", {
+            "session_id": session_id, "seq": seq, "role": role, "artifact_hash": artifact,
+            "chain_hash": head, "trust": trust, "provenance": convert.dumps(prov),
+            "created_at": self.now,
+        })
+        self._update("session", {"message_seq": seq, "message_head": head, "updated_at": self.now},
+                     "id", session_id)
         self._roots[session_id] = row.root_id
         self.event(
             "FR-EVT-SESS-MESSAGE",
@@ -277,20 +297,15 @@ class Tx:
         """Commit the session's resumable state, in the transaction of the data it names."""
         row = self._row(session_id)
         seq = row.checkpoint_seq + 1
-        self.m.checkpoint.insert(
-            session_id=session_id,
-            seq=seq,
-            state=row.state,
-            message_seq=row.message_seq,
-            message_head=row.message_head,
-            open_tool_calls=convert.dumps(list(open_tool_calls)),
-            awaited_children=convert.dumps(list(awaited_children)),
-            usage=row.usage,
-            job_id=job_id,
-            attempt=attempt,
-            created_at=self.now,
-        ).execute()
-        self.m.session.update(checkpoint_seq=seq).where(self.m.session.id == session_id).execute()
+        fields = {
+            "session_id": session_id, "seq": seq, "state": row.state,
+            "message_seq": row.message_seq, "message_head": row.message_head,
+            "open_tool_calls": convert.dumps(list(open_tool_calls)),
+            "awaited_children": convert.dumps(list(awaited_children)),
+            "usage": row.usage, "job_id": job_id, "attempt": attempt, "created_at": self.now,
+        }
+        self._insert("checkpoint", fields)
+        self._update("session", {"checkpoint_seq": seq}, "id", session_id)
         self._roots[session_id] = row.root_id
         self.event(
             "FR-EVT-SESS-CHECKPOINT",
@@ -305,19 +320,17 @@ class Tx:
                 "state": row.state,
             },
         )
-        return convert.checkpoint(
-            self.m.checkpoint.get(
-                (self.m.checkpoint.session_id == session_id) & (self.m.checkpoint.seq == seq)
-            )
-        )
+        return convert.checkpoint(SimpleNamespace(**fields))
 
     def latest_checkpoint(self, session_id: str) -> CheckpointRecord:
         row = self._row(session_id)
-        cp = self.m.checkpoint.get(
-            (self.m.checkpoint.session_id == session_id)
-            & (self.m.checkpoint.seq == row.checkpoint_seq)
-        )
-        return convert.checkpoint(cp)
+        cur = self._exec('SELECT * FROM "checkpoint" WHERE "session_id" = ? AND "seq" = ?',
+                         (session_id, row.checkpoint_seq))
+        values = cur.fetchone()
+        if values is None:
+            raise StoreError(f"no checkpoint {row.checkpoint_seq} for {session_id}")
+        names = [d[0] for d in cur.description]
+        return convert.checkpoint(SimpleNamespace(**dict(zip(names, values, strict=True))))
 
     # -- jobs -------------------------------------------------------------------------
     def enqueue(
@@ -325,19 +338,14 @@ class Tx:
     ) -> JobRecord:
         row = self._row(session_id)
         job_id = f"job_{uuid.uuid4().hex[:20]}"
-        order = (self.m.job.select(pw.fn.MAX(self.m.job.order)).scalar() or 0) + 1
-        self.m.job.insert(
-            id=job_id,
-            order=order,
-            session_id=session_id,
-            root_id=row.root_id,
-            state="queued",
-            attempt=attempt,
-            provider=row.provider,
-            not_before=not_before,
-            created_at=self.now,
-        ).execute()
-        job = convert.job(self.m.job.get(self.m.job.id == job_id))
+        order = (self._exec('SELECT MAX("order") FROM "job"').fetchone()[0] or 0) + 1
+        fields = {
+            "id": job_id, "order": order, "session_id": session_id, "root_id": row.root_id,
+            "kind": "model_run", "state": "queued", "attempt": attempt, "provider": row.provider,
+            "not_before": not_before, "reason": None, "created_at": self.now,
+        }
+        self._insert("job", fields)
+        job = convert.job(SimpleNamespace(**fields))
         self._roots[session_id] = row.root_id
         self.event(
             "FR-EVT-SESS-SCHED-ENQUEUED",
@@ -349,7 +357,7 @@ class Tx:
         return job
 
     def job(self, job_id: str) -> JobRecord:
-        row = self.m.job.get_or_none(self.m.job.id == job_id)
+        row = self._get("job", "id", job_id)
         if row is None:
             raise StoreError(f"unknown job {job_id}", job_id=job_id)
         return convert.job(row)
@@ -367,7 +375,7 @@ class Tx:
             fields["started_at"] = self.now
         elif state in ("completed", "failed", "cancelled"):
             fields["ended_at"] = self.now
-        self.m.job.update(**fields).where(self.m.job.id == job_id).execute()
+        self._update("job", fields, "id", job_id)
         job = self.job(job_id)
         if state == "queued":
             self.summary.jobs.append(job)
@@ -376,10 +384,10 @@ class Tx:
         return job
 
     def live_jobs(self, session_id: str) -> list[JobRecord]:
-        rows = self.m.job.select().where(
-            (self.m.job.session_id == session_id) & (self.m.job.state.in_(["queued", "running"]))
-        )
-        return [convert.job(r) for r in rows]
+        cur = self._exec('SELECT * FROM "job" WHERE "session_id" = ? AND "state" IN (?, ?)',
+                         (session_id, "queued", "running"))
+        names = [d[0] for d in cur.description]
+        return [convert.job(SimpleNamespace(**dict(zip(names, r, strict=True)))) for r in cur]
 
     # -- tool calls -------------------------------------------------------------------
     def add_tool_call(
@@ -387,23 +395,18 @@ class Tx:
         tool: str, args: Any, effect: str,
     ) -> ToolCallRecord:
         args_hash = self.put(args)
-        self.m.tool_call.insert(
-            id=call_id,
-            session_id=session_id,
-            job_id=job_id,
-            message_seq=message_seq,
-            idx=idx,
-            tool=tool,
-            args_hash=args_hash,
-            idempotency_key=f"idem_{_span(session_id + ':' + call_id, 32)}",
-            effect=effect,
-            state="pending",
-            created_at=self.now,
-        ).execute()
-        return self.tool_call(call_id)
+        fields = {
+            "id": call_id, "session_id": session_id, "job_id": job_id,
+            "message_seq": message_seq, "idx": idx, "tool": tool, "args_hash": args_hash,
+            "idempotency_key": f"idem_{_span(session_id + ':' + call_id, 32)}",
+            "effect": effect, "state": "pending", "result_hash": None, "attempts": 0,
+            "created_at": self.now,
+        }
+        self._insert("tool_call", fields)
+        return convert.tool_call(SimpleNamespace(**fields))
 
     def tool_call(self, call_id: str) -> ToolCallRecord:
-        row = self.m.tool_call.get_or_none(self.m.tool_call.id == call_id)
+        row = self._get("tool_call", "id", call_id)
         if row is None:
             raise StoreError(f"unknown tool call {call_id}", call_id=call_id)
         return convert.tool_call(row)
@@ -412,30 +415,21 @@ class Tx:
         fields["state"] = state
         if state in ("done", "failed"):
             fields["finished_at"] = self.now
-        self.m.tool_call.update(**fields).where(self.m.tool_call.id == call_id).execute()
+        self._update("tool_call", fields, "id", call_id)
 
     # -- mailbox ----------------------------------------------------------------------
     def post(self, session_id: str, kind: str, sender_id: str, body: dict[str, Any]) -> bool:
         """Post to a session's persisted mailbox; False if this sender already posted."""
         body_hash = self.put(body)
-        inserted = (
-            self.m.mailbox.insert(
-                session_id=session_id,
-                kind=kind,
-                sender_id=sender_id,
-                body_hash=body_hash,
-                created_at=self.now,
-            )
-            .on_conflict_ignore()
-            .execute()
-        )
-        return bool(inserted)
+        return bool(self._insert("mailbox", {
+            "session_id": session_id, "kind": kind, "sender_id": sender_id,
+            "body_hash": body_hash, "created_at": self.now,
+        }, ignore=True))
 
     def announced_children(self, session_id: str) -> set[str]:
-        rows = self.m.mailbox.select(self.m.mailbox.sender_id).where(
-            (self.m.mailbox.session_id == session_id) & (self.m.mailbox.kind == "announce_back")
-        )
-        return {r.sender_id for r in rows}
+        cur = self._exec('SELECT "sender_id" FROM "mailbox" WHERE "session_id" = ? AND "kind" = ?',
+                         (session_id, "announce_back"))
+        return {r[0] for r in cur}
 
     def consume(self, session_id: str, sender_ids: list[str]) -> None:
         self.m.mailbox.update(consumed_at=self.now).where(
@@ -452,8 +446,9 @@ class Tx:
         data = validate_payload(event_type, payload)
         root = self._roots.get(session_id) if session_id else None
         if session_id and root is None:
-            root_row = self.m.session.get_or_none(self.m.session.id == session_id)
-            root = root_row.root_id if root_row else None
+            found = self._exec('SELECT "root_id" FROM "session" WHERE "id" = ?',
+                               (session_id,)).fetchone()
+            root = found[0] if found else None
             if root:
                 self._roots[session_id] = root
         self._events.append(
@@ -472,5 +467,9 @@ class Tx:
 
     def flush(self) -> None:
         if self._events:
-            self.m.event.insert_many(self._events).execute()
+            cols = list(self._events[0])
+            self._db.cursor().executemany(
+                f'INSERT INTO "event" ({", ".join(cols)}) VALUES ({", ".join("?" * len(cols))})',
+                [tuple(e[c] for c in cols) for e in self._events],
+            )
             self._events.clear()

@@ -77,3 +77,10 @@ class FairQueue:
 
     def heads(self) -> list[QueuedJob]:
         return [q[0] for q in self._trees.values() if q]
+
+    def first(self) -> QueuedJob | None:
+        """The job that will be considered first (the head of the next tree in turn)."""
+        for q in self._trees.values():
+            if q:
+                return q[0]
+        return None

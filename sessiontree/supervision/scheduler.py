@@ -241,7 +241,8 @@ class SchedulerActor(pykka.ThreadingActor):
                 return
             self._throttled.discard(job.job_id)
             self._dispatch(job)
-        for head in self.queue.heads()[:1]:
+        head = self.queue.first()
+        if head is not None:
             self._note_throttle(head, Reason.GLOBAL_LIMIT)
 
     def _arm_timer(self, due: float | None) -> None:

@@ -88,13 +88,16 @@ class Tool:
         if not callable(self.fn):
             raise InvalidInput(f"tool {self.name}: fn must be callable")
         object.__setattr__(self, "effect", EffectClass(self.effect))
-
-    def spec(self) -> ToolSpec:
-        return ToolSpec(
+        # Built once: pydantic regenerates a JSON Schema on every call.
+        object.__setattr__(self, "_spec", ToolSpec(
             name=self.name,
             description=self.description,
             input_schema=self.args_model.model_json_schema(),
-        )
+        ))
+
+    def spec(self) -> ToolSpec:
+        spec: ToolSpec = getattr(self, "_spec")  # noqa: B009 - set in __post_init__
+        return spec
 
 
 def tool(
