@@ -212,7 +212,7 @@ class Tx:
     def set_state(
         self, session_id: str, to_state: SessionState | str, reason: str | None = None,
         *, summary: Any = None,
-    ) -> SessionRecord:
+    ) -> None:
         """Move a session along the state machine; raise IllegalTransition if not legal.
 
         Moving to a terminal state also ends the session (see ``persistence.ending``):
@@ -239,7 +239,6 @@ class Tx:
             from sessiontree.persistence.ending import end_session
 
             end_session(self, self.session(session_id))
-        return self.session(session_id)
 
     def charge(self, session_id: str, usage: Usage) -> Usage:
         row = self._row(session_id)
@@ -369,19 +368,17 @@ class Tx:
             raise JobFenced(job_id, attempt, job.state)
         return job
 
-    def set_job(self, job_id: str, state: str, **fields: Any) -> JobRecord:
+    def set_job(self, job_id: str, state: str, **fields: Any) -> None:
         fields["state"] = state
         if state == "running":
             fields["started_at"] = self.now
         elif state in ("completed", "failed", "cancelled"):
             fields["ended_at"] = self.now
         self._update("job", fields, "id", job_id)
-        job = self.job(job_id)
         if state == "queued":
-            self.summary.jobs.append(job)
+            self.summary.jobs.append(self.job(job_id))
         elif state == "cancelled":
             self.summary.cancelled_jobs.append(job_id)
-        return job
 
     def live_jobs(self, session_id: str) -> list[JobRecord]:
         cur = self._exec('SELECT * FROM "job" WHERE "session_id" = ? AND "state" IN (?, ?)',
