@@ -34,6 +34,9 @@ class SpawnSessionArgs(BaseModel):
         default_factory=list, description="capabilities asked for (intersected with ours)"
     )
     system: str | None = None
+    provider: str | None = Field(
+        default=None, description="registered provider for the child (default: ours)"
+    )
 
 
 class WaitForChildrenArgs(BaseModel):
@@ -61,6 +64,7 @@ def _spawn(ctx: ToolContext, args: SpawnSessionArgs) -> dict[str, Any]:
             budget=args.budget,
             capabilities=tuple(args.capabilities),
             system=args.system,
+            provider=args.provider,
             spawn_key=ctx.idempotency_key,
             call_id=ctx.call_id,
         )
