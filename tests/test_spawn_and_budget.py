@@ -91,9 +91,17 @@ def test_spawn_events_carry_the_childs_session_id(db_path: Path) -> None:
 def test_a_childs_budget_is_carved_from_its_parents_and_a_larger_ask_is_refused(
     db_path: Path,
 ) -> None:
-    policy = spawner(2, budget={"model_runs": 6})
+    alive = threading.Event()  # children stay alive, so none returns its carve early
+
+    def child(turn: st.ScriptTurn) -> str:
+        alive.wait(10)
+        return "child done"
+
+    policy = spawner(2, child, budget={"model_runs": 6})
     with st.Runtime.open(db_path, providers=[st.ScriptedProvider(policy)]) as rt:
         root = rt.create_session("r", capabilities=SPAWN, budget=st.Budget(model_runs=10))
+        rt.wait_state(root, "waiting", timeout=20)
+        alive.set()
         rt.wait(root, timeout=20)
         results = _tool_results(rt, root, "spawn_session")
         # 10 runs, 1 in flight for the spawning turn: 9 available; 6 carved, 3 left.
