@@ -253,6 +253,11 @@ def cmd_recover(args: argparse.Namespace) -> int:
     setup = load_app(args.app)
     _require_store(args.db)
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    # Which roots are unfinished is read before the runtime starts: once it runs, a
+    # resumed tree may finish before we look, and must still be reported.
+    with _reader(args.db) as store:
+        unfinished = [s.id for s in store.sessions()
+                      if s.parent_id is None and s.state not in TERMINAL]
     with Runtime.open(args.db, setup=setup) as rt:
         report = rt.recovery
         print(f"recovered {args.db}: {len(report.resumed_sessions)} sessions resumed, "
@@ -263,8 +268,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
             print(f"  resumed {s.role} {sid} (depth {s.depth})")
         for sid in report.awaiting_operator:
             print(f"  awaiting operator: {sid}")
-        roots = [rt.session(r.id) for r in rt.store.sessions()
-                 if r.parent_id is None and r.state not in TERMINAL]
+        roots = [rt.session(sid) for sid in unfinished]
         if not roots:
             print("no unfinished root sessions")
             return OK
