@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,40 @@ from typing import Any
 from sessiontree.clock import ManualClock
 from sessiontree.persistence.store import Store
 from sessiontree.providers.scripted import ScriptedProvider, ScriptTurn, call, reply
+from sessiontree.runtime import Runtime
+
+
+class Commits:
+    """Wait until a fact holds, re-checked after every store commit (never by sleeping).
+
+    ``Commits(rt).until(lambda: rt.session(sid).state == "waiting")`` returns the fact's
+    first truthy value or raises AssertionError after ``timeout`` seconds.
+    """
+
+    def __init__(self, rt: Runtime) -> None:
+        self._cond = threading.Condition()
+        self._generation = 0
+        rt.store.add_listener(self._heard)
+
+    def _heard(self, _summary: object) -> None:
+        with self._cond:
+            self._generation += 1
+            self._cond.notify_all()
+
+    def until(self, fact: Callable[[], Any], timeout: float = 10.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._cond:
+                seen = self._generation
+            value = fact()  # read outside the condition: committers must not wait on us
+            if value:
+                return value
+            with self._cond:
+                while self._generation == seen:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise AssertionError(f"not reached within {timeout}s")
+                    self._cond.wait(min(remaining, 0.25))
 
 
 class InjectedFault(RuntimeError):
@@ -84,6 +119,7 @@ def disk_full(step: str, facts: dict[str, Any]) -> BaseException:
 
 
 __all__ = [
+    "Commits",
     "FaultPlan",
     "InjectedFault",
     "ManualClock",

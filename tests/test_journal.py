@@ -8,8 +8,6 @@ A call cut off between the two is re-run when its tool is ``read_only`` or
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -18,33 +16,9 @@ import pytest
 from pydantic import BaseModel
 
 import sessiontree as st
-from sessiontree.testing import FaultPlan, ManualClock
+from sessiontree.testing import Commits, FaultPlan, ManualClock
 
 WAIT = 10.0
-
-
-class Commits:
-    """Re-checks a fact after every store commit, so a test waits for it without sleeping."""
-
-    def __init__(self, rt: st.Runtime) -> None:
-        self._cond = threading.Condition()
-        rt.store.add_listener(self._heard)
-
-    def _heard(self, _summary: object) -> None:
-        with self._cond:
-            self._cond.notify_all()
-
-    def until(self, fact: Callable[[], Any], timeout: float = WAIT) -> Any:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                value = fact()
-                if value:
-                    return value
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"not reached within {timeout}s")
-                self._cond.wait(min(remaining, 0.25))
 
 
 class NoteArgs(BaseModel):

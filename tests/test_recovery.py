@@ -10,7 +10,6 @@ latest checkpoint, without asking the model again for a turn it already answered
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from pydantic import BaseModel
 
 import sessiontree as st
 from sessiontree.persistence import open_store
-from sessiontree.testing import FaultPlan, ManualClock
+from sessiontree.testing import Commits, FaultPlan, ManualClock
 
 WAIT = 10.0
 HANG = 60.0  # a stuck call: ended by close() cancelling it, never waited out
@@ -45,30 +44,6 @@ class Hang:
     def wait_entered(self) -> None:
         for _ in range(self.count):
             assert self.entered.acquire(timeout=WAIT)
-
-
-class Commits:
-    """Re-checks a fact after every store commit, so a test waits for it without sleeping."""
-
-    def __init__(self, rt: st.Runtime) -> None:
-        self._cond = threading.Condition()
-        rt.store.add_listener(self._heard)
-
-    def _heard(self, _summary: object) -> None:
-        with self._cond:
-            self._cond.notify_all()
-
-    def until(self, fact: Callable[[], Any], timeout: float = WAIT) -> Any:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                value = fact()
-                if value:
-                    return value
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"not reached within {timeout}s")
-                self._cond.wait(min(remaining, 0.25))
 
 
 def first_attempt(role: str, turn_no: int = 0) -> Callable[[st.ScriptTurn], bool]:

@@ -8,7 +8,6 @@ only when the test advances the clock, so every back-off is asserted, never wait
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -18,34 +17,12 @@ import pytest
 from pydantic import BaseModel
 
 import sessiontree as st
-from sessiontree.testing import FaultPlan, InjectedFault, ManualClock
+from sessiontree.testing import Commits, FaultPlan, InjectedFault, ManualClock
 
 WAIT = 10.0
 
 
 # -- helpers ------------------------------------------------------------------------------
-class Commits:
-    """Re-checks a fact after every store commit, so a test waits for it without sleeping."""
-
-    def __init__(self, rt: st.Runtime) -> None:
-        self._cond = threading.Condition()
-        rt.store.add_listener(self._heard)
-
-    def _heard(self, _summary: object) -> None:
-        with self._cond:
-            self._cond.notify_all()
-
-    def until(self, fact: Callable[[], Any], timeout: float = WAIT) -> Any:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                value = fact()
-                if value:
-                    return value
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"not reached within {timeout}s")
-                self._cond.wait(min(remaining, 0.25))
 
 
 class ByRole:
