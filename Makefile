@@ -13,7 +13,7 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/sessiontree demo --db demo.db --workspace demo-workspace
+	$(BIN)/sessiontree demo --db demo.db --workspace demo-workspace --latency 0.3
 
 lint: $(STAMP)
 	$(BIN)/ruff check sessiontree tests examples bench
