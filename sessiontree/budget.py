@@ -7,10 +7,12 @@ budget is carved out of its parent's available budget (see
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from sessiontree._model import PublicModel
 
 
-class Usage(BaseModel):
+class Usage(PublicModel):
     """Spend of one run, one session, or a whole subtree."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -35,7 +37,7 @@ class Usage(BaseModel):
         )
 
 
-class Budget(BaseModel):
+class Budget(PublicModel):
     """Upper bounds on spend. ``None`` in a dimension means no bound there."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")

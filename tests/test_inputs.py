@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 import sessiontree as st
 
@@ -31,7 +31,7 @@ def test_unknown_session_ids_raise_a_typed_error(db_path: Path) -> None:
 @pytest.mark.parametrize("kwargs", [{"max_concurrent_runs": 0}, {"max_depth": -1},
                                     {"provider_limits": {"p": 0}}, {"reserve_tokens": -5}])
 def test_invalid_limits_are_refused_at_construction(kwargs: dict[str, object]) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(st.InvalidInput):
         st.Limits(**kwargs)  # type: ignore[arg-type]
 
 

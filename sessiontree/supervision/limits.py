@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from sessiontree._model import PublicModel
 from sessiontree.budget import Budget, Usage
 
 RestartType = Literal["permanent", "transient", "temporary"]
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
 
 
-class RestartPolicy(BaseModel):
+class RestartPolicy(PublicModel):
     """How many crashes a session survives, and how long to wait between restarts.
 
     OTP's defaults are 1 restart in 5 s. A crashed LLM session costs money on every
@@ -37,7 +38,7 @@ class RestartPolicy(BaseModel):
         return float(min(self.backoff_max, raw))
 
 
-class Limits(BaseModel):
+class Limits(PublicModel):
     """Scheduler limits. Every field is validated; a bad value raises at construction.
 
     Defaults and why:
