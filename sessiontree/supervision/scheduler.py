@@ -129,6 +129,7 @@ class SchedulerActor(pykka.ThreadingActor):
         self._timer: Any = None
         self._timer_due: float | None = None
         self._throttled: set[str] = set()
+        self._throttle_events: list[tuple[str, str, str]] = []
         self.idle = threading.Condition()
 
     # -- message loop -----------------------------------------------------------------
@@ -226,9 +227,14 @@ class SchedulerActor(pykka.ThreadingActor):
         if job.job_id in self._throttled:
             return
         self._throttled.add(job.job_id)
-        with self.ctx.store.transaction() as tx:
-            tx.event("FR-EVT-SESS-SCHED-THROTTLED", job.session_id, job.job_id,
-                     {"limit": limit.value})
+        # Written with the next dispatch (or at the end of this pump): one commit, not one
+        # per throttled job.
+        self._throttle_events.append((job.session_id, job.job_id, limit.value))
+
+    def _write_throttles(self, tx: Any) -> None:
+        for session_id, job_id, limit in self._throttle_events:
+            tx.event("FR-EVT-SESS-SCHED-THROTTLED", session_id, job_id, {"limit": limit})
+        self._throttle_events.clear()
 
     def _pump(self) -> None:
         if self.closing:
@@ -238,12 +244,19 @@ class SchedulerActor(pykka.ThreadingActor):
         while len(self.running) < self.ctx.limits.max_concurrent_runs:
             job = self.queue.pop_next(self._eligible)
             if job is None:
+                self._flush_throttles()
                 return
             self._throttled.discard(job.job_id)
             self._dispatch(job)
         head = self.queue.first()
         if head is not None:
             self._note_throttle(head, Reason.GLOBAL_LIMIT)
+        self._flush_throttles()
+
+    def _flush_throttles(self) -> None:
+        if self._throttle_events:
+            with self.ctx.store.transaction() as tx:
+                self._write_throttles(tx)
 
     def _arm_timer(self, due: float | None) -> None:
         if due is None or (self._timer_due is not None and self._timer_due <= due):
@@ -266,6 +279,7 @@ class SchedulerActor(pykka.ThreadingActor):
 
         reservation = self.ctx.limits.reservation()
         with self.ctx.store.transaction() as tx:
+            self._write_throttles(tx)
             row = tx.job(job.job_id)
             if row.state != "queued" or row.attempt != job.attempt:
                 return  # cancelled or superseded meanwhile
