@@ -50,6 +50,9 @@ class SessionRow(_Base):
     updated_at = pw.FloatField()
     ended_at = pw.FloatField(null=True)
 
+    class Meta:
+        without_rowid = True  # one B-tree, not a table plus a key index: fewer pages a commit
+
 
 class ArtifactRow(_Base):
     hash = pw.CharField(primary_key=True)
@@ -57,9 +60,11 @@ class ArtifactRow(_Base):
     size = pw.IntegerField()
     created_at = pw.FloatField()
 
+    class Meta:
+        without_rowid = True  # one B-tree, not a table plus a key index: fewer pages a commit
+
 
 class MessageRow(_Base):
-    id = pw.AutoField()
     session_id = pw.CharField()
     seq = pw.IntegerField()
     role = pw.CharField()
@@ -70,7 +75,8 @@ class MessageRow(_Base):
     created_at = pw.FloatField()
 
     class Meta:
-        indexes = ((("session_id", "seq"), True),)
+        primary_key = pw.CompositeKey("session_id", "seq")
+        without_rowid = True
 
 
 class JobRow(_Base):
@@ -88,9 +94,11 @@ class JobRow(_Base):
     started_at = pw.FloatField(null=True)
     ended_at = pw.FloatField(null=True)
 
+    class Meta:
+        without_rowid = True  # one B-tree, not a table plus a key index: fewer pages a commit
+
 
 class CheckpointRow(_Base):
-    id = pw.AutoField()
     session_id = pw.CharField()
     seq = pw.IntegerField()
     state = pw.CharField()
@@ -104,7 +112,8 @@ class CheckpointRow(_Base):
     created_at = pw.FloatField()
 
     class Meta:
-        indexes = ((("session_id", "seq"), True),)
+        primary_key = pw.CompositeKey("session_id", "seq")
+        without_rowid = True
 
 
 class ToolCallRow(_Base):
@@ -123,6 +132,9 @@ class ToolCallRow(_Base):
     created_at = pw.FloatField()
     finished_at = pw.FloatField(null=True)
 
+    class Meta:
+        without_rowid = True  # one B-tree, not a table plus a key index: fewer pages a commit
+
 
 class MailboxRow(_Base):
     id = pw.AutoField()
@@ -139,12 +151,15 @@ class MailboxRow(_Base):
 
 
 class EventRow(_Base):
+    # An append-only log. Every index costs a page per commit, so there are two:
+    # event_id (ordered, so it appends) and model_session_id; a tree's events are found
+    # through its sessions (session.root_id is indexed), a type by scanning.
     id = pw.AutoField()
     event_id = pw.CharField(unique=True)
     ts = pw.FloatField()
-    type = pw.CharField(index=True)
+    type = pw.CharField()
     model_session_id = pw.CharField(null=True, index=True)
-    root_id = pw.CharField(null=True, index=True)
+    root_id = pw.CharField(null=True)
     job_id = pw.CharField(null=True)
     trace_id = pw.CharField(null=True)
     span_id = pw.CharField(null=True)

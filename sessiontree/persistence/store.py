@@ -330,7 +330,9 @@ class Store:
             if session_id is not None:
                 q = q.where(m.event.model_session_id == session_id)
             if root_id is not None:
-                q = q.where(m.event.root_id == root_id)
+                # through the session index: the event table indexes only sessions
+                q = q.where(m.event.model_session_id.in_(
+                    m.session.select(m.session.id).where(m.session.root_id == root_id)))
             if type_prefix is not None:
                 q = q.where(m.event.type.startswith(type_prefix))
             q = q.order_by(m.event.id)

@@ -42,7 +42,8 @@ class Tx(TxBase):
 
     # -- sessions ----------------------------------------------------------------------
     def _row(self, session_id: str) -> Any:
-        row = self._get("session", "id", session_id)
+        """The session's row as of now in this transaction (shared: read, don't keep)."""
+        row = self._session_row(session_id)
         if row is None:
             raise UnknownSession(session_id)
         return row
@@ -160,7 +161,8 @@ class Tx(TxBase):
         children are cancelled.
         """
         row = self._row(session_id)
-        dst = check_transition(session_id, row.state, str(to_state))
+        from_state = row.state
+        dst = check_transition(session_id, from_state, str(to_state))
         fields: dict[str, Any] = {"state": dst.value, "state_reason": reason, "updated_at": self.now}
         if summary is not None:
             fields["summary_hash"] = self.put(summary)
@@ -172,7 +174,7 @@ class Tx(TxBase):
             "FR-EVT-SESS-STATE",
             session_id,
             None,
-            {"from_state": row.state, "to_state": dst.value, "reason": reason},
+            {"from_state": from_state, "to_state": dst.value, "reason": reason},
         )
         self.summary.states.append((session_id, dst.value))
         if dst.terminal:
