@@ -42,6 +42,10 @@ from sessiontree.supervision.queue import FairQueue, QueuedJob
 
 log = logging.getLogger(__name__)
 
+THROTTLE_FLUSH_DELAY = 0.05
+"""Seconds a THROTTLED event may wait to share a commit with a dispatch (it is written
+at once when no run is in flight)."""
+
 
 @dataclass(frozen=True)
 class JobsChanged:
@@ -103,6 +107,7 @@ class Running:
     provider: str
     token: CancelToken
     reservation: Usage
+    job: QueuedJob | None = None  # while claimed and not yet dispatched
     actor: Any = None
 
 
@@ -130,6 +135,7 @@ class SchedulerActor(pykka.ThreadingActor):
         self._timer_due: float | None = None
         self._throttled: set[str] = set()
         self._throttle_events: list[tuple[str, str, str]] = []
+        self._throttle_since = 0.0
         self.idle = threading.Condition()
 
     # -- message loop -----------------------------------------------------------------
@@ -140,13 +146,7 @@ class SchedulerActor(pykka.ThreadingActor):
             if isinstance(message, Spawn | Cancel | Load | Stats | Shutdown):
                 raise  # an ask: the caller gets the error
             log.warning("store error handling %s; retrying: %s", type(message).__name__, exc)
-            me = self.actor_ref
-
-            def retry() -> None:
-                with contextlib.suppress(pykka.ActorDeadError):
-                    me.tell(message)
-
-            self.ctx.clock.call_later(self.ctx.limits.restart.backoff_initial, retry)
+            self._retry_later(message)
             return None
         except Exception:
             if isinstance(message, Spawn | Cancel | Load | Stats | Shutdown):
@@ -154,8 +154,30 @@ class SchedulerActor(pykka.ThreadingActor):
             log.exception("scheduler: unexpected error handling %s", type(message).__name__)
             return None
         finally:
+            # Dispatch once the inbox is drained: under load one pump (and one dispatch
+            # commit) serves every message that arrived meanwhile.
+            if self.actor_inbox.empty():
+                self._pump_guarded()
             with self.idle:
                 self.idle.notify_all()
+
+    def _retry_later(self, message: Any) -> None:
+        me = self.actor_ref
+
+        def retry() -> None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                me.tell(message)
+
+        self.ctx.clock.call_later(self.ctx.limits.restart.backoff_initial, retry)
+
+    def _pump_guarded(self) -> None:
+        try:
+            self._pump()
+        except StoreError as exc:
+            log.warning("store error dispatching; retrying: %s", exc)
+            self._retry_later(Wake())
+        except Exception:
+            log.exception("scheduler: unexpected error dispatching")
 
     def _handle(self, message: Any) -> Any:
         if isinstance(message, JobsChanged):
@@ -165,8 +187,6 @@ class SchedulerActor(pykka.ThreadingActor):
         elif isinstance(message, ActorCrashed):
             self._release(message.session_id, message.job_id, message.attempt)
             restart.on_crash(self, message)
-        elif isinstance(message, Wake):
-            pass
         elif isinstance(message, Spawn):
             return spawn.decide(self, message.request)
         elif isinstance(message, Cancel):
@@ -181,8 +201,7 @@ class SchedulerActor(pykka.ThreadingActor):
             return SchedulerStats(**vars(self.stats))
         elif isinstance(message, Shutdown):
             return self._shutdown(message.timeout)
-        self._pump()
-        return None
+        return None  # Wake: only the pump
 
     # -- queue ------------------------------------------------------------------------
     def _push(self, job: QueuedJob, not_before: float | None) -> None:
@@ -223,35 +242,46 @@ class SchedulerActor(pykka.ThreadingActor):
             return False
         return True
 
+    def _pump(self) -> None:
+        if self.closing:
+            return
+        now = self.ctx.clock.now()
+        self._arm_timer(self.queue.release_due(now))
+        picked: list[Running] = []
+        while len(self.running) < self.ctx.limits.max_concurrent_runs:
+            job = self.queue.pop_next(self._eligible)
+            if job is None:
+                break
+            self._throttled.discard(job.job_id)
+            picked.append(self._claim(job))
+        if len(self.running) >= self.ctx.limits.max_concurrent_runs:
+            head = self.queue.first()
+            if head is not None:
+                self._note_throttle(head, Reason.GLOBAL_LIMIT)
+        if picked:
+            self._dispatch(picked)
+        elif self._throttle_events and (not self.running or self._throttle_due(now)):
+            self._flush_throttles()
+        elif self._throttle_events:
+            self._arm_timer(self._throttle_since + THROTTLE_FLUSH_DELAY)
+
     def _note_throttle(self, job: QueuedJob, limit: Reason) -> None:
         if job.job_id in self._throttled:
             return
         self._throttled.add(job.job_id)
-        # Written with the next dispatch (or at the end of this pump): one commit, not one
-        # per throttled job.
+        if not self._throttle_events:
+            self._throttle_since = self.ctx.clock.now()
+        # Written with the next dispatch commit, or within THROTTLE_FLUSH_DELAY: one
+        # commit for many throttled jobs, not one each.
         self._throttle_events.append((job.session_id, job.job_id, limit.value))
+
+    def _throttle_due(self, now: float) -> bool:
+        return now >= self._throttle_since + THROTTLE_FLUSH_DELAY
 
     def _write_throttles(self, tx: Any) -> None:
         for session_id, job_id, limit in self._throttle_events:
             tx.event("FR-EVT-SESS-SCHED-THROTTLED", session_id, job_id, {"limit": limit})
         self._throttle_events.clear()
-
-    def _pump(self) -> None:
-        if self.closing:
-            return
-        next_due = self.queue.release_due(self.ctx.clock.now())
-        self._arm_timer(next_due)
-        while len(self.running) < self.ctx.limits.max_concurrent_runs:
-            job = self.queue.pop_next(self._eligible)
-            if job is None:
-                self._flush_throttles()
-                return
-            self._throttled.discard(job.job_id)
-            self._dispatch(job)
-        head = self.queue.first()
-        if head is not None:
-            self._note_throttle(head, Reason.GLOBAL_LIMIT)
-        self._flush_throttles()
 
     def _flush_throttles(self) -> None:
         if self._throttle_events:
@@ -271,56 +301,70 @@ class SchedulerActor(pykka.ThreadingActor):
             with contextlib.suppress(pykka.ActorDeadError):
                 me.tell(Wake())
 
-        self._timer = self.ctx.clock.call_later(due - self.ctx.clock.now(), fire)
+        self._timer = self.ctx.clock.call_later(max(0.0, due - self.ctx.clock.now()), fire)
 
     # -- dispatch ---------------------------------------------------------------------
-    def _dispatch(self, job: QueuedJob) -> None:
-        from sessiontree.actors.session import RunJob, SessionActor
-
-        reservation = self.ctx.limits.reservation()
-        with self.ctx.store.transaction() as tx:
-            self._write_throttles(tx)
-            row = tx.job(job.job_id)
-            if row.state != "queued" or row.attempt != job.attempt:
-                return  # cancelled or superseded meanwhile
-            session = tx.session(job.session_id)
-            if session.state != SessionState.QUEUED.value:
-                return  # paused or held: leave the job queued in the store
-            if job.provider not in self.ctx.providers:
-                tx.set_job(job.job_id, "failed", reason=Reason.PROVIDER_UNAVAILABLE.value)
-                tx.event("FR-EVT-SESS-SCHED-FAILED", job.session_id, job.job_id,
-                         {"attempt": job.attempt, "reason": Reason.PROVIDER_UNAVAILABLE.value,
-                          "error": f"provider {job.provider!r} is not registered"})
-                tx.set_state(job.session_id, SessionState.FAILED,
-                             Reason.PROVIDER_UNAVAILABLE.value)
-                return
-            dimension = session.available().exhausted_dimension(reservation)
-            if dimension is not None:
-                tx.event("FR-EVT-SESS-BUDGET-EXCEEDED", job.session_id, job.job_id,
-                         {"dimension": dimension,
-                          "budget": session.budget.model_dump(mode="json"),
-                          "spent": session.spent.model_dump(mode="json")})
-                tx.set_job(job.job_id, "failed", reason=Reason.BUDGET_EXCEEDED.value)
-                tx.event("FR-EVT-SESS-SCHED-FAILED", job.session_id, job.job_id,
-                         {"attempt": job.attempt, "reason": Reason.BUDGET_EXCEEDED.value})
-                tx.set_state(job.session_id, SessionState.FAILED, Reason.BUDGET_EXCEEDED.value)
-                return
-            tx.set_job(job.job_id, "running")
-            tx.set_state(job.session_id, SessionState.RUNNING)
-            tx.event("FR-EVT-SESS-SCHED-DISPATCHED", job.session_id, job.job_id,
-                     {"attempt": job.attempt, "provider": job.provider,
-                      "reservation": reservation.model_dump(mode="json")})
+    def _claim(self, job: QueuedJob) -> Running:
+        """Take a slot for ``job`` (so the limits count it) until its dispatch commits."""
         run = Running(job.job_id, job.attempt, job.session_id, job.provider, CancelToken(),
-                      reservation)
+                      self.ctx.limits.reservation(), job=job)
         self.running[job.session_id] = run
         self.by_provider[job.provider] += 1
-        self.stats.dispatched += 1
+        return run
+
+    def _dispatch(self, picked: list[Running]) -> None:
+        """Check and mark every picked job running in one commit, then start its actor."""
+        from sessiontree.actors.session import RunJob, SessionActor
+
+        started: list[Running] = []
+        try:
+            with self.ctx.store.transaction() as tx:
+                self._write_throttles(tx)
+                started = [run for run in picked if self._dispatch_one(tx, run)]
+        except BaseException:
+            for run in picked:  # nothing was dispatched: the jobs go back to the queue
+                self._release(run.session_id, run.job_id, run.attempt)
+                if run.job is not None:
+                    self._push(run.job, None)
+            raise
+        for run in picked:
+            if run not in started:
+                self._release(run.session_id, run.job_id, run.attempt)
+        for run in started:
+            self.stats.dispatched += 1
+            self.stats.max_by_provider[run.provider] = max(
+                self.stats.max_by_provider.get(run.provider, 0), self.by_provider[run.provider]
+            )
+            run.job = None
+            run.actor = SessionActor.start(self.ctx, run.session_id)
+            run.actor.tell(RunJob(run.job_id, run.attempt, run.session_id, run.token))
         self.stats.max_running = max(self.stats.max_running, len(self.running))
-        self.stats.max_by_provider[job.provider] = max(
-            self.stats.max_by_provider.get(job.provider, 0), self.by_provider[job.provider]
-        )
-        run.actor = SessionActor.start(self.ctx, job.session_id)
-        run.actor.tell(RunJob(job.job_id, job.attempt, job.session_id, run.token))
+
+    def _dispatch_one(self, tx: Any, run: Running) -> bool:
+        job_id, session_id, attempt = run.job_id, run.session_id, run.attempt
+        row = tx.job(job_id)
+        if row.state != "queued" or row.attempt != attempt:
+            return False  # cancelled or superseded meanwhile
+        session = tx.session(session_id)
+        if session.state != SessionState.QUEUED.value:
+            return False  # paused or held: leave the job queued in the store
+        dimension = session.available().exhausted_dimension(run.reservation)
+        if dimension is not None:
+            tx.event("FR-EVT-SESS-BUDGET-EXCEEDED", session_id, job_id,
+                     {"dimension": dimension,
+                      "budget": session.budget.model_dump(mode="json"),
+                      "spent": session.spent.model_dump(mode="json")})
+            tx.set_job(job_id, "failed", reason=Reason.BUDGET_EXCEEDED.value)
+            tx.event("FR-EVT-SESS-SCHED-FAILED", session_id, job_id,
+                     {"attempt": attempt, "reason": Reason.BUDGET_EXCEEDED.value})
+            tx.set_state(session_id, SessionState.FAILED, Reason.BUDGET_EXCEEDED.value)
+            return False
+        tx.set_job(job_id, "running")
+        tx.set_state(session_id, SessionState.RUNNING)
+        tx.event("FR-EVT-SESS-SCHED-DISPATCHED", session_id, job_id,
+                 {"attempt": attempt, "provider": run.provider,
+                  "reservation": run.reservation.model_dump(mode="json")})
+        return True
 
     def reserved(self, session_id: str) -> Usage:
         run = self.running.get(session_id)
@@ -342,6 +386,8 @@ class SchedulerActor(pykka.ThreadingActor):
         """Stop dispatching and signal every running job; return the live actors for the
         caller to join (joining here would block a running actor's spawn ask)."""
         self.closing = True
+        with contextlib.suppress(StoreError):
+            self._flush_throttles()
         if self._timer is not None:
             self._timer.cancel()
         for run in self.running.values():
