@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sessiontree.actors.history import HistoryCache
 from sessiontree.clock import Clock
 from sessiontree.persistence.store import Store
 from sessiontree.providers.base import Provider
@@ -27,6 +28,10 @@ class RuntimeContext:
     fault_hook: FaultHook | None = None
     scheduler: Any = None  # pykka ActorRef of the SchedulerActor, set at start
     spawn_port: Any = None  # what built-in tools call to spawn (asks the scheduler)
+    history: HistoryCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.history = HistoryCache(self.store)
 
     def fault(self, step: str, **facts: Any) -> None:
         """Named fault point: a test's hook may raise here."""

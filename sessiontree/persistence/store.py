@@ -250,10 +250,10 @@ class Store:
         except ValueError as exc:
             raise CorruptStore(f"artifact {digest} is not JSON", artifact=digest) from exc
 
-    def messages(self, session_id: str) -> list[MessageRecord]:
+    def messages(self, session_id: str, *, from_seq: int = 0) -> list[MessageRecord]:
         rows = self._rows(
             'SELECT m.*, a."data" FROM "message" m JOIN "artifact" a ON a."hash" = m."artifact_hash" '
-            'WHERE m."session_id" = ? ORDER BY m."seq"', (session_id,))
+            'WHERE m."session_id" = ? AND m."seq" >= ? ORDER BY m."seq"', (session_id, from_seq))
         try:
             return [
                 MessageRecord(
@@ -264,6 +264,16 @@ class Store:
             ]
         except ValueError as exc:
             raise CorruptStore(f"message of {session_id} is not JSON") from exc
+
+    def turn_state(
+        self, session_id: str, from_seq: int = 0
+    ) -> tuple[SessionRecord, CheckpointRecord, list[MessageRecord]]:
+        """A session, its latest checkpoint and its messages from ``from_seq`` on, read
+        together (one lock hold, so the three agree)."""
+        with self._lock:
+            session = self.session(session_id)
+            checkpoint = self.checkpoint(session_id, session.checkpoint_seq)
+            return session, checkpoint, self.messages(session_id, from_seq=from_seq)
 
     def checkpoint(self, session_id: str, seq: int | None = None) -> CheckpointRecord:
         if seq is None:

@@ -1,0 +1,83 @@
+"""A read-side cache of sessions' histories, as the provider sees them.
+
+A model_run sends the session's whole history to the provider. Reading and decoding it
+from the store every turn costs O(n) a turn, O(n^2) over a long session; this cache
+keeps the decoded messages of recently run sessions and reads only what was appended
+since. It is never a source of truth: every load reads the session row, its checkpoint
+and the messages from the last cached one on, and the stored chain hash of that last
+message must equal the cached head, or the cache entry is dropped and the history read
+in full.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from sessiontree.persistence.records import CheckpointRecord, SessionRecord
+from sessiontree.persistence.store import Store
+from sessiontree.providers.base import ModelMessage, ToolCall
+
+
+def to_model_message(body: dict[str, Any], trust: str) -> ModelMessage:
+    calls = tuple(
+        ToolCall(id=c["id"], name=c["name"], arguments=c["arguments"])
+        for c in body.get("tool_calls", ())
+    )
+    return ModelMessage(
+        role=body["role"],
+        content=body.get("content", ""),
+        tool_calls=calls,
+        tool_call_id=body.get("tool_call_id"),
+        name=body.get("name"),
+        trust="untrusted" if trust == "untrusted" else "trusted",
+    )
+
+
+@dataclass(frozen=True)
+class _Entry:
+    seq: int
+    head: str
+    messages: tuple[ModelMessage, ...]
+
+
+@dataclass(frozen=True)
+class TurnState:
+    session: SessionRecord
+    checkpoint: CheckpointRecord
+    history: tuple[ModelMessage, ...]
+
+
+class HistoryCache:
+    def __init__(self, store: Store, size: int = 256) -> None:
+        self.store = store
+        self.size = size
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def load(self, session_id: str) -> TurnState:
+        """The session, its latest checkpoint and its history as of the checkpoint."""
+        with self._lock:
+            cached = self._entries.get(session_id)
+        session, checkpoint, rows = self.store.turn_state(session_id, cached.seq if cached else 0)
+        messages: tuple[ModelMessage, ...] = ()
+        if cached is not None:
+            if rows and rows[0].seq == cached.seq and rows[0].chain_hash == cached.head:
+                messages = cached.messages
+                rows = rows[1:]
+            else:  # not the history we cached: read it whole
+                session, checkpoint, rows = self.store.turn_state(session_id, 0)
+        if rows:
+            messages += tuple(to_model_message(r.body, r.trust) for r in rows)
+            with self._lock:
+                self._entries[session_id] = _Entry(rows[-1].seq, rows[-1].chain_hash, messages)
+                self._entries.move_to_end(session_id)
+                while len(self._entries) > self.size:
+                    self._entries.popitem(last=False)
+        return TurnState(session, checkpoint, messages)
+
+    def forget(self, session_id: str) -> None:
+        with self._lock:
+            self._entries.pop(session_id, None)

@@ -1,0 +1,60 @@
+"""The history cache: a model_run reads only what was appended since its session's last
+run, and never a history that is not the store's."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from sessiontree.actors.history import HistoryCache
+from sessiontree.budget import Budget
+from sessiontree.persistence import open_store
+
+
+def _session(db: Path) -> tuple[HistoryCache, str]:
+    store = open_store(db)
+    with store.transaction() as tx:
+        rec, _ = tx.create_session(role="r", provider="p", model="m", budget=Budget(),
+                                   system="be brief", task="hello")
+    return HistoryCache(store, size=2), rec.id
+
+
+def _append(cache: HistoryCache, sid: str, text: str) -> None:
+    with cache.store.transaction() as tx:
+        tx.add_message(sid, "assistant", {"role": "assistant", "content": text})
+
+
+def test_a_load_reads_the_whole_history_then_only_what_was_appended(db_path: Path) -> None:
+    cache, sid = _session(db_path)
+    first = cache.load(sid)
+    assert [m.content for m in first.history] == ["be brief", "hello"]
+    _append(cache, sid, "one")
+    _append(cache, sid, "two")
+    second = cache.load(sid)
+    assert [m.content for m in second.history] == ["be brief", "hello", "one", "two"]
+    assert second.history[:2] is not None and second.history[0] is first.history[0]  # reused
+    assert second.session.message_seq == 4
+
+
+def test_a_cached_history_that_is_not_the_stores_is_dropped_and_read_whole(db_path: Path) -> None:
+    cache, sid = _session(db_path)
+    cache.load(sid)
+    entry = cache._entries[sid]
+    cache._entries[sid] = dataclasses.replace(
+        entry, head="0" * 64, messages=tuple(m.model_copy(update={"content": "stale"})
+                                              for m in entry.messages))
+    _append(cache, sid, "three")
+    assert [m.content for m in cache.load(sid).history] == ["be brief", "hello", "three"]
+
+
+def test_the_cache_holds_at_most_its_size(db_path: Path) -> None:
+    cache, sid = _session(db_path)
+    others = []
+    for _ in range(3):
+        with cache.store.transaction() as tx:
+            others.append(tx.create_session(role="r", provider="p", model="m",
+                                            budget=Budget(), task="x")[0].id)
+    for s in [sid, *others]:
+        cache.load(s)
+    assert list(cache._entries) == others[-2:]
+    assert [m.content for m in cache.load(sid).history] == ["be brief", "hello"]
