@@ -74,22 +74,54 @@ def restart_once(rt: st.Runtime, clock: ManualClock, sid: str) -> None:
 
 
 # -- intent before, result after ---------------------------------------------------------------
-def test_intent_commits_before_the_tool_runs_and_the_result_after(db_path: Path) -> None:
+# (A side-effecting call's intent commits on its own; the others' ride in the commit
+# before the call -- either way it must be in the store when the tool runs.)
+@pytest.mark.parametrize("effect", ["side_effecting", "idempotent", "read_only"])
+def test_intent_commits_before_the_tool_runs_and_the_result_after(
+    db_path: Path, effect: str
+) -> None:
     rec = Recorder()
-    with open_rt(db_path, one_call_policy("note"), rec, [rec.tool("note", "side_effecting")],
+    with open_rt(db_path, one_call_policy("note"), rec, [rec.tool("note", effect)],
                  clock=ManualClock()) as rt:
         sid = rt.create_session("t")
         done = rt.wait(sid, timeout=WAIT)
 
         (call,) = rt.store.tool_calls(sid)
         assert [r["journal"] for r in rec.runs] == ["intent"]  # what the store said mid-run
-        assert (call.state, call.attempts, call.effect) == ("done", 1, "side_effecting")
+        assert (call.state, call.attempts, call.effect) == ("done", 1, effect)
         journal = event_types(rt, sid, "FR-EVT-SESS-TOOL-")
         assert [t for t, _ in journal] == ["FR-EVT-SESS-TOOL-INTENT", "FR-EVT-SESS-TOOL-RESULT"]
         assert all(p["call_id"] == call.id for _, p in journal)
         assert journal[0][1]["idempotency_key"] == call.idempotency_key
         assert journal[1][1]["result_hash"] == call.result_hash
         assert done.summary == 'tool said {"wrote": "hello"}'
+
+
+@pytest.mark.parametrize("effects", [("read_only", "read_only"),
+                                     ("read_only", "side_effecting"),
+                                     ("side_effecting", "idempotent")])
+def test_every_call_of_a_turn_is_journaled_before_it_runs(
+    db_path: Path, effects: tuple[str, str]
+) -> None:
+    rec = Recorder()
+
+    def policy(turn: st.ScriptTurn) -> Any:
+        if turn.turn == 0:
+            return st.reply("", st.call("a", text="1"), st.call("b", text="2"))
+        return "ok"
+
+    tools = [rec.tool("a", effects[0]), rec.tool("b", effects[1])]
+    with open_rt(db_path, policy, rec, tools, clock=ManualClock()) as rt:
+        sid = rt.create_session("t")
+        rt.wait(sid, timeout=WAIT)
+        assert [(r["tool"], r["journal"], r["attempt"]) for r in rec.runs] == [
+            ("a", "intent", 1), ("b", "intent", 1)]
+        calls = rt.store.tool_calls(sid)
+        assert [(c.tool, c.state, c.attempts) for c in calls] == [("a", "done", 1), ("b", "done", 1)]
+        journal = [(t, p["call_id"]) for t, p in event_types(rt, sid, "FR-EVT-SESS-TOOL-")]
+        a, b = (c.id for c in calls)
+        assert journal == [("FR-EVT-SESS-TOOL-INTENT", a), ("FR-EVT-SESS-TOOL-RESULT", a),
+                           ("FR-EVT-SESS-TOOL-INTENT", b), ("FR-EVT-SESS-TOOL-RESULT", b)]
 
 
 @pytest.mark.parametrize("effect", ["idempotent", "read_only"])

@@ -4,50 +4,44 @@ calls it asked for through the Tool Gate, store their results.
 Every step commits with its checkpoint, and every commit is fenced on the job's attempt,
 so a cancelled or superseded run can never write after the fact. A run that starts with
 open tool calls in its checkpoint (a resume) finishes those instead of calling the
-provider again. Each tool call is journaled: intent before it runs, result after.
+provider again. Each tool call is journaled: intent before it runs, result after. The
+intent of a call that is not side-effecting rides in the commit before it (the reply,
+or the previous call's result): it still commits before the call runs, one commit
+fewer. A side-effecting call's intent commits on its own, just before the call.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sessiontree.actors.context import RuntimeContext
 from sessiontree.actors.journal import write_tool_result
+from sessiontree.actors.waiting import HELD, WAITING, hold_for_operator, wait_for_children
 from sessiontree.cancellation import CancelToken
 from sessiontree.persistence.records import SessionRecord, ToolCallRecord
 from sessiontree.persistence.tx import JobFenced, Tx
-from sessiontree.providers.base import (
-    ModelMessage,
-    ModelReply,
-    ModelRequest,
-    ProviderError,
-    ToolCall,
-)
+from sessiontree.providers.base import ModelMessage, ModelReply, ModelRequest, ProviderError, ToolCall
 from sessiontree.reasons import Reason
 from sessiontree.states import SessionState
 from sessiontree.tools.builtin import WaitForChildren
+from sessiontree.tools.gate import GateDecision
 from sessiontree.tools.registry import EffectClass, ToolContext, ToolError
 
-WAITING = "waiting"
-HELD = "awaiting_operator"
+__all__ = ["HELD", "WAITING", "ModelTurn", "PendingCall"]
 
 
-def _to_model_message(body: dict[str, Any], trust: str) -> ModelMessage:
-    calls = tuple(
-        ToolCall(id=c["id"], name=c["name"], arguments=c["arguments"])
-        for c in body.get("tool_calls", ())
-    )
-    return ModelMessage(
-        role=body["role"],
-        content=body.get("content", ""),
-        tool_calls=calls,
-        tool_call_id=body.get("tool_call_id"),
-        name=body.get("name"),
-        trust="untrusted" if trust == "untrusted" else "trusted",
-    )
+@dataclass
+class PendingCall:
+    """A tool call of this turn still to run, with what is known of it in memory."""
+
+    rec: ToolCallRecord
+    arguments: Any
+    decision: GateDecision | None = None
+    intent_attempt: int = 0  # > 0 once this run committed the call's intent
 
 
 class ModelTurn:
@@ -60,20 +54,22 @@ class ModelTurn:
         self.attempt = attempt
         self.sid = session_id
         self.token = token
+        self.session: SessionRecord | None = None
 
     def run(self) -> str:
-        checkpoint = self.store.checkpoint(self.sid)
-        if checkpoint.open_tool_calls:
-            return self._run_calls(list(checkpoint.open_tool_calls), checkpoint.awaited_children)
-        session = self.store.session(self.sid)
-        reply = self._call_provider(session)
+        state = self.ctx.history.load(self.sid)
+        self.session = state.session
+        if state.checkpoint.open_tool_calls:
+            return self._resume_calls(list(state.checkpoint.open_tool_calls),
+                                      state.checkpoint.awaited_children)
+        reply = self._call_provider(state.session, state.history)
         calls = self._commit_reply(reply)
         if not calls:
             return "completed"
-        return self._run_calls(calls, ())
+        return self._run_pending(calls, ())
 
     # -- provider ---------------------------------------------------------------------
-    def _call_provider(self, session: SessionRecord) -> ModelReply:
+    def _call_provider(self, session: SessionRecord, history: tuple[ModelMessage, ...]) -> ModelReply:
         provider = self.ctx.providers.get(session.provider)
         if provider is None:
             raise ProviderError(f"provider {session.provider!r} is not registered")
@@ -81,9 +77,7 @@ class ModelTurn:
             session_id=self.sid,
             role=session.role,
             model=session.model,
-            messages=tuple(
-                _to_model_message(m.body, m.trust) for m in self.store.messages(self.sid)
-            ),
+            messages=history,
             tools=tuple(t.spec() for t in self.ctx.gate.visible_tools(session)),
             max_output_tokens=self.ctx.limits.reserve_tokens or None,
             attempt=self.attempt,
@@ -111,8 +105,9 @@ class ModelTurn:
         with self.store.transaction() as tx:
             tx.charge(self.sid, reply.usage)
 
-    def _commit_reply(self, reply: ModelReply) -> list[str]:
+    def _commit_reply(self, reply: ModelReply) -> list[PendingCall]:
         ids = [f"tc_{uuid.uuid4().hex[:20]}" for _ in reply.tool_calls]
+        pending: list[PendingCall] = []
         try:
             with self.store.transaction() as tx:
                 tx.fence(self.job_id, self.attempt)
@@ -131,16 +126,18 @@ class ModelTurn:
                 tx.charge(self.sid, reply.usage)
                 for i, (cid, c) in enumerate(zip(ids, reply.tool_calls, strict=True)):
                     t = self.ctx.tools.get(c.name)
-                    tx.add_tool_call(
+                    rec = tx.add_tool_call(
                         call_id=cid, session_id=self.sid, job_id=self.job_id,
                         message_seq=message.seq, idx=i, tool=c.name, args=c.arguments,
                         effect=t.effect.value if t else "unknown",
                     )
-                if ids:
+                    pending.append(PendingCall(rec, c.arguments))
+                if pending:
+                    self._early_intent(tx, pending[0])
                     tx.checkpoint(self.sid, open_tool_calls=ids, awaited_children=(),
                                   job_id=self.job_id, attempt=self.attempt)
                 else:
-                    self._job_done(tx, "completed")
+                    self.job_done(tx, "completed")
                     tx.set_state(self.sid, SessionState.COMPLETED, Reason.COMPLETED.value,
                                  summary={"summary": reply.content})
                     tx.checkpoint(self.sid, open_tool_calls=(), awaited_children=(),
@@ -148,20 +145,23 @@ class ModelTurn:
         except JobFenced:
             self._charge_only(reply)
             raise
-        return ids
+        return pending
 
     # -- tool calls -------------------------------------------------------------------
-    def _run_calls(self, ids: list[str], awaited: tuple[str, ...]) -> str:
+    def _resume_calls(self, ids: list[str], awaited: tuple[str, ...]) -> str:
         records = {r.id: r for r in self.store.tool_calls(ids=ids)}
         answered = self._answered(ids, records)
-        pending = [cid for cid in ids if cid not in answered]
+        pending = [PendingCall(records[cid], None) for cid in ids if cid not in answered]
         if not pending:
             with self.store.transaction() as tx:
                 tx.fence(self.job_id, self.attempt)
                 self._next_turn(tx)
             return "tools_done"
-        for i, cid in enumerate(pending):
-            outcome = self._run_call(records[cid], pending[i + 1 :], awaited)
+        return self._run_pending(pending, awaited)
+
+    def _run_pending(self, pending: list[PendingCall], awaited: tuple[str, ...]) -> str:
+        for i, call in enumerate(pending):
+            outcome = self._run_call(call, pending[i + 1 :], awaited)
             if outcome in (WAITING, HELD):
                 return outcome
         return "tools_done"
@@ -175,41 +175,49 @@ class ModelTurn:
         return ended & {m.body.get("tool_call_id") for m in self.store.messages(self.sid)
                         if m.role == "tool"}
 
-    def _run_call(self, rec: ToolCallRecord, remaining: list[str], awaited: tuple[str, ...]) -> str:
-        if rec.state in ("done", "failed") and rec.result_hash:
-            # The tool ran; only its result missed the history. Never run it again.
-            kept = self.store.artifact_json(rec.result_hash)
-            self._commit_result(rec, bool(kept["ok"]), kept["value"], remaining,
-                                reason=kept.get("reason"))
-            return "done"
-        if rec.state == "intent" and rec.effect == EffectClass.SIDE_EFFECTING.value:
-            return self._hold_for_operator(rec, remaining)
-        if rec.state == "waiting":
-            return self._wait(rec, tuple(awaited), remaining)
-        session = self.store.session(self.sid)
-        arguments = self.store.artifact_json(rec.args_hash)
-        decision = self.ctx.gate.decide(session, ToolCall(id=rec.id, name=rec.tool,
-                                                          arguments=arguments))
+    def _decide(self, call: PendingCall) -> GateDecision:
+        if call.decision is None:
+            rec = call.rec
+            if call.arguments is None:
+                call.arguments = self.store.artifact_json(rec.args_hash)
+            assert self.session is not None
+            call.decision = self.ctx.gate.decide(
+                self.session, ToolCall(id=rec.id, name=rec.tool, arguments=call.arguments))
+        return call.decision
+
+    def _run_call(self, call: PendingCall, rest: list[PendingCall], awaited: tuple[str, ...]) -> str:
+        rec = call.rec
+        if not call.intent_attempt:
+            if rec.state in ("done", "failed") and rec.result_hash:
+                # The tool ran; only its result missed the history. Never run it again.
+                kept = self.store.artifact_json(rec.result_hash)
+                self._commit_result(call, bool(kept["ok"]), kept["value"], rest,
+                                    reason=kept.get("reason"))
+                return "done"
+            if rec.state == "intent" and rec.effect == EffectClass.SIDE_EFFECTING.value:
+                return hold_for_operator(self, rec, [c.rec.id for c in rest])
+            if rec.state == "waiting":
+                return wait_for_children(self, rec, tuple(awaited), rest)
+        decision = self._decide(call)
         if not decision.allowed or decision.tool is None or decision.args is None:
             reason = decision.reason or Reason.CAPABILITY_DENIED
-            self._commit_result(rec, False, {"error": decision.message, "reason": reason.value},
-                                remaining, reason=reason.value)
+            self._commit_result(call, False, {"error": decision.message, "reason": reason.value},
+                                rest, reason=reason.value)
             return "denied"
         tool = decision.tool
-        with self.store.transaction() as tx:
-            tx.fence(self.job_id, self.attempt)
-            # Last chance to stop: once the intent commits, the tool runs, so a cancelled
-            # run never leaves an intent for a call that did not start.
-            self.token.raise_if_cancelled()
-            tx.set_tool_call(rec.id, "intent", attempts=rec.attempts + 1, job_id=self.job_id)
-            tx.event("FR-EVT-SESS-TOOL-INTENT", self.sid, self.job_id, {
-                "call_id": rec.id, "tool": rec.tool, "effect": tool.effect.value,
-                "idempotency_key": rec.idempotency_key, "attempt": rec.attempts + 1,
-            })
+        if not call.intent_attempt:
+            with self.store.transaction() as tx:
+                tx.fence(self.job_id, self.attempt)
+                # Last chance to stop: once the intent commits, the tool runs, so a
+                # cancelled run never leaves an intent for a call that did not start.
+                self.token.raise_if_cancelled()
+                self._write_intent(tx, call)
         self.ctx.fault("tool.before", session_id=self.sid, tool=rec.tool, call_id=rec.id)
+        session = self.session
+        assert session is not None
         context = ToolContext(
             session_id=self.sid, call_id=rec.id, idempotency_key=rec.idempotency_key,
-            attempt=rec.attempts + 1, role=session.role, depth=session.depth,
+            attempt=call.intent_attempt, role=session.role, depth=session.depth,
             workspace=Path(session.workspace) if session.workspace else None,
             cancel=self.token, services=self.ctx.spawn_port,
         )
@@ -221,32 +229,58 @@ class ModelTurn:
             value = {"error": str(exc), "reason": str(exc.reason or Reason.TOOL_ERROR)}
         self.ctx.fault("tool.after", session_id=self.sid, tool=rec.tool, call_id=rec.id)
         if isinstance(value, WaitForChildren):
-            return self._wait(rec, value.children, remaining, explicit=value.children is not None)
-        self._commit_result(rec, ok, value, remaining,
-                            reason=None if ok else Reason.TOOL_ERROR.value)
+            return wait_for_children(self, rec, value.children, rest,
+                                     explicit=value.children is not None)
+        self._commit_result(call, ok, value, rest, reason=None if ok else Reason.TOOL_ERROR.value)
         return "done"
 
-    def _result_in(
-        self, tx: Tx, rec: ToolCallRecord, ok: bool, value: Any, remaining: list[str],
+    def _write_intent(self, tx: Tx, call: PendingCall) -> None:
+        rec, tool = call.rec, call.decision.tool if call.decision else None
+        call.intent_attempt = rec.attempts + 1
+        tx.set_tool_call(rec.id, "intent", attempts=call.intent_attempt, job_id=self.job_id)
+        tx.event("FR-EVT-SESS-TOOL-INTENT", self.sid, self.job_id, {
+            "call_id": rec.id, "tool": rec.tool,
+            "effect": tool.effect.value if tool else rec.effect,
+            "idempotency_key": rec.idempotency_key, "attempt": call.intent_attempt,
+        })
+
+    def _early_intent(self, tx: Tx, call: PendingCall) -> None:
+        """Journal the intent of the turn's next call in this commit, when that is safe:
+        a fresh call the gate allows and whose tool is not side-effecting."""
+        if call.rec.state != "pending" or self.token.cancelled:
+            return
+        decision = self._decide(call)
+        if decision.allowed and decision.tool is not None and (
+                decision.tool.effect != EffectClass.SIDE_EFFECTING):
+            self._write_intent(tx, call)
+
+    def result_in(
+        self, tx: Tx, rec: ToolCallRecord, ok: bool, value: Any, rest: list[PendingCall],
         reason: str | None = None, *, provenance: str = "tool",
     ) -> None:
+        """Write a call's result and move the turn on: the next call's checkpoint (and,
+        when safe, its intent), or the session's next model_run."""
         write_tool_result(tx, rec, ok, value, job_id=self.job_id, reason=reason,
                           source=provenance)
-        if remaining:
-            tx.checkpoint(self.sid, open_tool_calls=remaining, awaited_children=(),
-                          job_id=self.job_id, attempt=self.attempt)
+        if rest:
+            self._early_intent(tx, rest[0])
+            tx.checkpoint(self.sid, open_tool_calls=[c.rec.id for c in rest],
+                          awaited_children=(), job_id=self.job_id, attempt=self.attempt)
         else:
             self._next_turn(tx)
 
     def _commit_result(
-        self, rec: ToolCallRecord, ok: bool, value: Any, remaining: list[str],
+        self, call: PendingCall, ok: bool, value: Any, rest: list[PendingCall],
         reason: str | None = None,
     ) -> None:
+        rec = call.rec
         try:
             with self.store.transaction() as tx:
                 tx.fence(self.job_id, self.attempt)
-                self._result_in(tx, rec, ok, value, remaining, reason)
+                self.result_in(tx, rec, ok, value, rest, reason)
         except JobFenced:
+            for nxt in rest[:1]:
+                nxt.intent_attempt = 0  # rolled back with the result
             # The run was cancelled while the tool ran: the journal still records what
             # happened in the world; the session's history does not move on.
             with self.store.transaction() as tx:
@@ -254,78 +288,15 @@ class ModelTurn:
                 tx.set_tool_call(rec.id, "done" if ok else "failed", result_hash=digest)
             raise
 
-    def _job_done(self, tx: Tx, outcome: str) -> None:
+    def job_done(self, tx: Tx, outcome: str) -> None:
         tx.set_job(self.job_id, "completed")
         tx.event("FR-EVT-SESS-SCHED-COMPLETED", self.sid, self.job_id,
                  {"attempt": self.attempt, "outcome": outcome})
 
     def _next_turn(self, tx: Tx) -> None:
         """All tool calls of the turn have results: queue the session's next model_run."""
-        self._job_done(tx, "tools_done")
+        self.job_done(tx, "tools_done")
         tx.set_state(self.sid, SessionState.QUEUED, "next_turn")
         tx.checkpoint(self.sid, open_tool_calls=(), awaited_children=(),
                       job_id=self.job_id, attempt=self.attempt)
         tx.enqueue(self.sid)
-
-    # -- waiting for children and operator holds ---------------------------------------
-    def _wait(
-        self, rec: ToolCallRecord, children: tuple[str, ...] | None, remaining: list[str],
-        *, explicit: bool = False,
-    ) -> str:
-        with self.store.transaction() as tx:
-            tx.fence(self.job_id, self.attempt)
-            m = tx.m
-            mine = [r.id for r in m.session.select(m.session.id).where(
-                m.session.parent_id == self.sid).order_by(m.session.spawn_index)]
-            if rec.state == "waiting" and children:
-                awaited = list(children)
-            elif explicit and children is not None:
-                unknown = sorted(set(children) - set(mine))
-                if unknown:
-                    self._result_in(tx, rec, False, {
-                        "error": f"not children of this session: {', '.join(unknown)}",
-                        "reason": Reason.INVALID_ARGS.value}, remaining, Reason.INVALID_ARGS.value)
-                    return "denied"
-                awaited = list(children)
-            else:
-                consumed = {r.sender_id for r in m.mailbox.select(m.mailbox.sender_id).where(
-                    (m.mailbox.session_id == self.sid) & m.mailbox.consumed_at.is_null(False))}
-                awaited = [c for c in mine if c not in consumed]
-            if set(awaited) <= tx.announced_children(self.sid):
-                rows = m.mailbox.select().where(
-                    (m.mailbox.session_id == self.sid) & (m.mailbox.sender_id.in_(awaited)))
-                by_sender = {r.sender_id: tx.artifact_json(r.body_hash) for r in rows}
-                results = []
-                for child in awaited:
-                    body = by_sender[child]
-                    summary = tx.artifact_json(body["summary_hash"]) if body.get(
-                        "summary_hash") else {}
-                    results.append({"child_id": child, "status": body["status"],
-                                    "reason": body.get("reason"),
-                                    "summary": summary.get("summary", ""),
-                                    "usage": body.get("usage", {})})
-                tx.consume(self.sid, awaited)
-                self._result_in(tx, rec, True, {"children": results}, remaining)
-                return "done"
-            tx.set_tool_call(rec.id, "waiting", job_id=self.job_id)
-            self._job_done(tx, WAITING)
-            tx.set_state(self.sid, SessionState.WAITING, "children")
-            tx.checkpoint(self.sid, open_tool_calls=[rec.id, *remaining], awaited_children=awaited,
-                          job_id=self.job_id, attempt=self.attempt)
-        return WAITING
-
-    def _hold_for_operator(self, rec: ToolCallRecord, remaining: list[str]) -> str:
-        """A side-effecting call was cut off between intent and result: never guess."""
-        with self.store.transaction() as tx:
-            tx.fence(self.job_id, self.attempt)
-            tx.event("FR-EVT-SESS-TOOL-UNKNOWN-SIDE-EFFECT", self.sid, self.job_id,
-                     {"call_id": rec.id, "tool": rec.tool})
-            tx.set_job(self.job_id, "failed", reason=Reason.UNKNOWN_SIDE_EFFECT.value)
-            tx.event("FR-EVT-SESS-SCHED-FAILED", self.sid, self.job_id, {
-                "attempt": self.attempt, "reason": Reason.UNKNOWN_SIDE_EFFECT.value,
-                "error": f"tool call {rec.id} ({rec.tool}) has an intent and no result"})
-            tx.set_state(self.sid, SessionState.AWAITING_OPERATOR,
-                         Reason.UNKNOWN_SIDE_EFFECT.value)
-            tx.checkpoint(self.sid, open_tool_calls=[rec.id, *remaining], awaited_children=(),
-                          job_id=self.job_id, attempt=self.attempt)
-        return HELD
