@@ -26,8 +26,9 @@ from sessiontree.budget import Budget
 from sessiontree.clock import Clock, SystemClock
 from sessiontree.errors import InvalidInput, RuntimeClosed, WaitTimeout
 from sessiontree.persistence import lease
+from sessiontree.persistence.engine import open_store
 from sessiontree.persistence.records import CommitSummary, EventRecord, MessageRecord
-from sessiontree.persistence.store import Store, open_store
+from sessiontree.persistence.store import Store
 from sessiontree.providers.base import Provider
 from sessiontree.states import SessionState
 from sessiontree.supervision import scheduler as sch
@@ -108,6 +109,7 @@ class Runtime:
         except Exception:
             st.close()
             raise
+        st.enable_row_cache()  # this process is now the store's only writer
         registry = ToolRegistry(BUILTIN_TOOLS)
         ctx = RuntimeContext(
             store=st, limits=limits or Limits(), clock=clock, tools=registry,

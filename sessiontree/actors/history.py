@@ -61,14 +61,17 @@ class HistoryCache:
         """The session, its latest checkpoint and its history as of the checkpoint."""
         with self._lock:
             cached = self._entries.get(session_id)
-        session, checkpoint, rows = self.store.turn_state(session_id, cached.seq if cached else 0)
+        known = (cached.seq, cached.head) if cached else None
+        session, checkpoint, rows = self.store.turn_state(session_id, known)
         messages: tuple[ModelMessage, ...] = ()
         if cached is not None:
+            if known == (session.message_seq, session.message_head):
+                return TurnState(session, checkpoint, cached.messages)  # nothing appended
             if rows and rows[0].seq == cached.seq and rows[0].chain_hash == cached.head:
                 messages = cached.messages
                 rows = rows[1:]
             else:  # not the history we cached: read it whole
-                session, checkpoint, rows = self.store.turn_state(session_id, 0)
+                session, checkpoint, rows = self.store.turn_state(session_id)
         if rows:
             messages += tuple(to_model_message(r.body, r.trust) for r in rows)
             with self._lock:

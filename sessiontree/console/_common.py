@@ -13,7 +13,8 @@ from types import ModuleType
 from typing import Any
 
 from sessiontree.errors import SessionTreeError
-from sessiontree.persistence.store import Store, open_store
+from sessiontree.persistence.engine import open_store
+from sessiontree.persistence.store import Store
 from sessiontree.runtime import Runtime
 
 OK, BAD_OUTCOME, CANNOT_RUN, INTERRUPTED = 0, 1, 2, 130

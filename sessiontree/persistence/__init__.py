@@ -4,6 +4,7 @@ Nothing outside this package writes SQL.
 """
 
 from sessiontree.persistence.artifacts import canonical_bytes, chain_hash, content_hash
-from sessiontree.persistence.store import SCHEMA_VERSION, Store, open_store
+from sessiontree.persistence.engine import open_store
+from sessiontree.persistence.store import SCHEMA_VERSION, Store
 
 __all__ = ["SCHEMA_VERSION", "Store", "canonical_bytes", "chain_hash", "content_hash", "open_store"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -18,8 +19,15 @@ def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
+@functools.lru_cache(maxsize=4096)
 def usage_of(text: str) -> Usage:
+    """Parsed once per distinct text: usages are immutable, and few texts recur often."""
     return Usage.model_validate_json(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def budget_of(text: str) -> Budget:
+    return Budget.model_validate_json(text)
 
 
 def session(row: Any) -> SessionRecord:
@@ -35,7 +43,7 @@ def session(row: Any) -> SessionRecord:
         provider=row.provider,
         model=row.model,
         capabilities=tuple(json.loads(row.capabilities)),
-        budget=Budget.model_validate_json(row.budget),
+        budget=budget_of(row.budget),
         usage=usage_of(row.usage),
         children_spent=usage_of(row.children_spent),
         carved=usage_of(row.carved),

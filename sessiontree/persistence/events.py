@@ -1,7 +1,8 @@
 """Flight Recorder event types and their payload schemas.
 
-Every event type is registered here with a pydantic model; :func:`validate_payload`
-rejects an unregistered type or a payload that does not fit its schema. Families:
+Every event type is registered here with a pydantic model; :func:`validate_payload` and
+:func:`payload_json` (what the store writes) reject an unregistered type or a payload
+that does not fit its schema. Families:
 ``FR-EVT-SESS-*`` (session lifecycle), ``FR-EVT-SESS-SCHED-*`` (jobs) and
 ``FR-EVT-SESS-SPAWN-*`` (spawn steps).
 """
@@ -207,14 +208,23 @@ EVENT_SCHEMAS: dict[str, type[_Payload]] = {
 }
 
 
-def validate_payload(event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """Return the payload as validated JSON-able data; raise :class:`InvalidInput` if not."""
+def _validated(event_type: str, payload: dict[str, Any]) -> BaseModel:
     schema = EVENT_SCHEMAS.get(event_type)
     if schema is None:
         raise InvalidInput(f"unregistered event type {event_type!r}", event_type=event_type)
     try:
-        return schema.model_validate(payload).model_dump(mode="json")
+        return schema.model_validate(payload)
     except ValidationError as exc:
         raise InvalidInput(
             f"bad payload for {event_type}: {exc}", event_type=event_type
         ) from exc
+
+
+def validate_payload(event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Return the payload as validated JSON-able data; raise :class:`InvalidInput` if not."""
+    return _validated(event_type, payload).model_dump(mode="json")
+
+
+def payload_json(event_type: str, payload: dict[str, Any]) -> str:
+    """The payload validated and serialized as JSON (what the event row stores)."""
+    return _validated(event_type, payload).model_dump_json()

@@ -15,16 +15,14 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import peewee as pw
 
-from sessiontree.clock import Clock, SystemClock
+from sessiontree.clock import Clock
 from sessiontree.errors import (
     CorruptStore,
-    InvalidInput,
     SchemaVersionError,
     StoreError,
     UnknownSession,
@@ -41,6 +39,7 @@ from sessiontree.persistence.records import (
     SessionRecord,
     ToolCallRecord,
 )
+from sessiontree.persistence.rowcache import RowCache
 from sessiontree.persistence.tx import Tx
 
 log = logging.getLogger(__name__)
@@ -50,60 +49,6 @@ SCHEMA_VERSION = 1
 
 FaultHook = Callable[[str], None]
 Listener = Callable[[CommitSummary], None]
-
-
-def _sqlite_path(target: str | Path) -> str:
-    text = str(target)
-    if text.startswith("sqlite:///"):
-        return text[len("sqlite:///") :]
-    if "://" in text:
-        scheme = text.split("://", 1)[0]
-        raise InvalidInput(
-            f"store URL scheme {scheme!r} is not supported yet (only SQLite paths and "
-            "sqlite:/// URLs)",
-            target=text,
-        )
-    if not text:
-        raise InvalidInput("store path is empty")
-    return text
-
-
-def _cause(exc: BaseException) -> BaseException:
-    """The error that failed a write. On some errors (a full disk, ...) SQLite rolls the
-    transaction back itself; the driver's own rollback then fails with "no transaction
-    is active", which would hide the real cause from the operator."""
-    while "no transaction is active" in str(exc) and exc.__context__ is not None:
-        exc = exc.__context__
-    return exc
-
-
-def open_store(
-    target: str | Path, *, clock: Clock | None = None, durable: bool = False,
-    create: bool = True,
-) -> Store:
-    """Open (and create, migrate-check) the store at a path or URL.
-
-    Raises :class:`InvalidInput` for an unsupported URL, :class:`SchemaVersionError`
-    for a store written by a newer schema, :class:`CorruptStore` for a file that is not
-    a store, :class:`StoreError` for anything else the engine refuses.
-    """
-    path = _sqlite_path(target)
-    if not create and path != ":memory:" and not Path(path).exists():
-        raise StoreError(f"no store at {path}", path=path)
-    db = pw.SqliteDatabase(
-        path,
-        thread_safe=False,  # one shared connection, guarded by Store._lock
-        check_same_thread=False,
-        pragmas={
-            "journal_mode": "wal",
-            "synchronous": "full" if durable else "normal",
-            "busy_timeout": 5000,
-            "foreign_keys": 0,
-        },
-    )
-    store = Store(db, path=path, clock=clock or SystemClock())
-    store.initialize()
-    return store
 
 
 class Store:
@@ -118,6 +63,8 @@ class Store:
         self._listeners: list[Listener] = []
         self.fault_hook: FaultHook | None = None
         self._closed = False
+        self.row_cache: RowCache | None = None  # see enable_row_cache
+        self._writing = False  # a transaction is open (on the thread holding the lock)
 
     # -- lifecycle --------------------------------------------------------------------
     def initialize(self) -> None:
@@ -150,6 +97,16 @@ class Store:
             self._close_quietly()
             raise
 
+    def enable_row_cache(self) -> None:
+        """Keep committed session and job rows in memory (``persistence.rowcache``).
+        Only for the store's one writer: the runtime, once it holds the lease."""
+        with self._lock:
+            m = self.m
+            self.row_cache = RowCache({
+                "session": frozenset(m.session._meta.columns),
+                "job": frozenset(m.job._meta.columns),
+            })
+
     def _close_quietly(self) -> None:
         with contextlib.suppress(Exception):
             self.db.close()
@@ -175,15 +132,29 @@ class Store:
         with self._lock:
             if self._closed:
                 raise StoreError("store is closed", path=self.path)
-            tx = Tx(self.m, self.clock.now())
+            if self._writing:
+                raise StoreError("a transaction is already open on this thread", path=self.path)
+            tx = Tx(self.m, self.clock.now(), self.row_cache)
+            # plain BEGIN/COMMIT on the connection: one statement each, no wrapper
+            conn = self.db.connection()  # type: ignore[no-untyped-call]
+            self._writing = True
             try:
-                with self.db.atomic():
+                try:
+                    conn.execute("BEGIN")
                     yield tx
                     tx.flush()
                     if self.fault_hook is not None:
                         self.fault_hook("store.commit")
+                    conn.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back
+                        conn.execute("ROLLBACK")
+                    raise
             except (pw.DatabaseError, sqlite3.DatabaseError) as exc:
-                raise StoreError(f"store write failed: {_cause(exc)}", path=self.path) from exc
+                raise StoreError(f"store write failed: {exc}", path=self.path) from exc
+            finally:
+                self._writing = False
+            tx.publish()
         if tx.summary:
             for listener in list(self._listeners):
                 try:
@@ -209,11 +180,24 @@ class Store:
             names = [d[0] for d in cur.description]
             return [SimpleNamespace(**dict(zip(names, r, strict=True))) for r in cur.fetchall()]
 
+    def _cache(self) -> RowCache | None:
+        """The row cache, unless a transaction is open here (its reads see its writes)."""
+        return None if self._writing else self.row_cache
+
     def session(self, session_id: str) -> SessionRecord:
-        rows = self._rows('SELECT * FROM "session" WHERE "id" = ?', (session_id,))
-        if not rows:
-            raise UnknownSession(session_id)
-        return convert.session(rows[0])
+        with self._lock:
+            cache = self._cache()
+            row = cache.get("session", session_id) if cache else None
+            if row is None:
+                rows = self._rows('SELECT * FROM "session" WHERE "id" = ?', (session_id,))
+                if not rows:
+                    raise UnknownSession(session_id)
+                row = rows[0]
+                if cache is None:
+                    return convert.session(row)
+                cache.put("session", session_id, row)
+            assert cache is not None
+            return cache.record("session", session_id, row, convert.session)
 
     def sessions(
         self, *, root_id: str | None = None, states: list[str] | None = None
@@ -266,13 +250,23 @@ class Store:
             raise CorruptStore(f"message of {session_id} is not JSON") from exc
 
     def turn_state(
-        self, session_id: str, from_seq: int = 0
+        self, session_id: str, known: tuple[int, str] | None = None
     ) -> tuple[SessionRecord, CheckpointRecord, list[MessageRecord]]:
-        """A session, its latest checkpoint and its messages from ``from_seq`` on, read
-        together (one lock hold, so the three agree)."""
+        """A session, its latest checkpoint and its messages, read together (one lock
+        hold, so the three agree). ``known`` is the (seq, chain hash) of the last message
+        the caller holds: the messages returned are then those from that seq on, or none
+        when the session's head is still that message."""
         with self._lock:
             session = self.session(session_id)
-            checkpoint = self.checkpoint(session_id, session.checkpoint_seq)
+            cache = self._cache()
+            checkpoint = cache.latest_checkpoint.get(session_id) if cache else None
+            if checkpoint is None or checkpoint.seq != session.checkpoint_seq:
+                checkpoint = self.checkpoint(session_id, session.checkpoint_seq)
+                if cache is not None:
+                    cache.latest_checkpoint[session_id] = checkpoint
+            if known is not None and known == (session.message_seq, session.message_head):
+                return session, checkpoint, []
+            from_seq = known[0] if known is not None else 0
             return session, checkpoint, self.messages(session_id, from_seq=from_seq)
 
     def checkpoint(self, session_id: str, seq: int | None = None) -> CheckpointRecord:
@@ -359,4 +353,6 @@ class Store:
     def execute_raw_for_tests(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         """Run raw SQL (tests and fault injection only: corrupt a row, hold a lock)."""
         with self._lock:
+            if self.row_cache is not None:
+                self.row_cache.clear()
             return self.db.execute_sql(sql, params)  # type: ignore[no-untyped-call]

@@ -116,7 +116,8 @@ class Tx(TxBase):
             updated_at=self.now,
             # peewee's defaults live in Python, so plain SQL names them all
             spawn_count=0, restart_log="[]", checkpoint_seq=0, message_seq=0,
-            message_head="", announced=False,
+            message_head="", announced=False, state_reason=None, summary_hash=None,
+            ended_at=None,
         ))
         self._roots[sid] = root_id
         self.event(
@@ -248,6 +249,7 @@ class Tx(TxBase):
         self._insert("checkpoint", fields)
         self._update("session", {"checkpoint_seq": seq}, "id", session_id)
         self._roots[session_id] = row.root_id
+        record = self._checkpoints[session_id] = convert.checkpoint(SimpleNamespace(**fields))
         self.event(
             "FR-EVT-SESS-CHECKPOINT",
             session_id,
@@ -261,7 +263,7 @@ class Tx(TxBase):
                 "state": row.state,
             },
         )
-        return convert.checkpoint(SimpleNamespace(**fields))
+        return record
 
     def latest_checkpoint(self, session_id: str) -> CheckpointRecord:
         row = self._row(session_id)
@@ -279,11 +281,12 @@ class Tx(TxBase):
     ) -> JobRecord:
         row = self._row(session_id)
         job_id = f"job_{uuid.uuid4().hex[:20]}"
-        order = (self._exec('SELECT MAX("order") FROM "job"').fetchone()[0] or 0) + 1
+        order = self._next_job_order()
         fields = {
             "id": job_id, "order": order, "session_id": session_id, "root_id": row.root_id,
             "kind": "model_run", "state": "queued", "attempt": attempt, "provider": row.provider,
             "not_before": not_before, "reason": None, "created_at": self.now,
+            "started_at": None, "ended_at": None,
         }
         self._insert("job", fields)
         job = convert.job(SimpleNamespace(**fields))
@@ -298,7 +301,7 @@ class Tx(TxBase):
         return job
 
     def job(self, job_id: str) -> JobRecord:
-        row = self._get("job", "id", job_id)
+        row = self._cached_row("job", job_id)
         if row is None:
             raise StoreError(f"unknown job {job_id}", job_id=job_id)
         return convert.job(row)

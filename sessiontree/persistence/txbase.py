@@ -19,8 +19,9 @@ import blake3
 
 from sessiontree.errors import StoreError
 from sessiontree.persistence.artifacts import canonical_bytes, content_hash
-from sessiontree.persistence.events import validate_payload
+from sessiontree.persistence.events import payload_json
 from sessiontree.persistence.records import CommitSummary
+from sessiontree.persistence.rowcache import CACHED_TABLES, RowCache
 
 if TYPE_CHECKING:
     from sessiontree.persistence.models import Models
@@ -50,24 +51,46 @@ def _insert_sql(table: str, cols: tuple[str, ...], ignore: bool) -> str:
 
 
 @functools.lru_cache(maxsize=512)
+def _insert_rows_sql(table: str, cols: tuple[str, ...], rows: int, ignore: bool) -> str:
+    """One INSERT of ``rows`` rows: one statement step (and one release of the GIL by the
+    driver) for a whole buffer, where ``executemany`` steps once a row."""
+    verb = "INSERT OR IGNORE" if ignore else "INSERT"
+    names = ", ".join(f'"{c}"' for c in cols)
+    one = f"({', '.join('?' * len(cols))})"
+    return f'{verb} INTO "{table}" ({names}) VALUES {", ".join([one] * rows)}'
+
+
+_ROWS_PER_INSERT = 256
+_ARTIFACT_COLS = ("hash", "data", "size", "created_at")
+_EVENT_COLS = ("event_id", "ts", "type", "model_session_id", "root_id", "job_id", "trace_id",
+               "span_id", "payload")
+
+
+@functools.lru_cache(maxsize=512)
 def _update_sql(table: str, cols: tuple[str, ...], key: str) -> str:
     sets = ", ".join(f'"{c}" = ?' for c in cols)
     return f'UPDATE "{table}" SET {sets} WHERE "{key}" = ?'
 
 
 class TxBase:
-    def __init__(self, models: Models, now: float) -> None:
+    def __init__(self, models: Models, now: float, cache: RowCache | None = None) -> None:
         self.m = models
         # The raw DB-API connection: the hot statements skip peewee's per-call wrapper.
         self._conn = models.session._meta.database.connection()
         self.now = now
         self.summary = CommitSummary()
-        self._events: list[dict[str, Any]] = []
+        self._events: list[tuple[Any, ...]] = []
         self._roots: dict[str, str] = {}
-        self._artifacts_seen: set[str] = set()
-        # Session rows read in this transaction. Every session write goes through
-        # ``_insert``/``_update``, which keep these current, so a row is read once.
-        self._session_rows: dict[str, SimpleNamespace] = {}
+        self._artifacts: dict[str, bytes] = {}  # written at commit, with the events
+        # This transaction's own copies of the session and job rows it read or wrote.
+        # Every write to those tables goes through ``_insert``/``_update``, which keep
+        # the copies current, so a row is read once; at commit they go to the cache.
+        self._cache = cache
+        self._rows: dict[tuple[str, Any], SimpleNamespace] = {}
+        self._dropped: set[tuple[str, Any]] = set()  # changed, but no copy held here
+        self._dropped_tables: set[str] = set()
+        self._checkpoints: dict[str, Any] = {}  # session id -> the checkpoint written here
+        self._job_order: int | None = None  # the last job order given out here
 
     # -- plain SQL for the hot path (peewee builds each statement anew: ~200 us a time) --
     def _exec(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> Any:
@@ -80,26 +103,87 @@ class TxBase:
             return None
         return SimpleNamespace(**dict(zip([d[0] for d in cur.description], row, strict=True)))
 
-    def _session_row(self, session_id: str) -> SimpleNamespace | None:
-        row = self._session_rows.get(session_id)
-        if row is None:
-            row = self._get("session", "id", session_id)
-            if row is not None:
-                self._session_rows[session_id] = row
+    def _held(self, table: str, key: Any) -> SimpleNamespace | None:
+        """This transaction's copy of a row, made from the cache if need be (no SQL)."""
+        row = self._rows.get((table, key))
+        if row is None and self._cache is not None and (table, key) not in self._dropped and (
+                table not in self._dropped_tables):
+            shared = self._cache.get(table, key)
+            if shared is not None:
+                row = self._rows[(table, key)] = SimpleNamespace(**vars(shared))
         return row
+
+    def _cached_row(self, table: str, key: Any) -> SimpleNamespace | None:
+        """A session or job row as of now in this transaction (the transaction's copy:
+        read it, don't keep it)."""
+        row = self._held(table, key)
+        if row is None:
+            row = self._get(table, "id", key)
+            if row is not None:
+                self._rows[(table, key)] = row
+                self._dropped.discard((table, key))
+        return row
+
+    def _session_row(self, session_id: str) -> SimpleNamespace | None:
+        return self._cached_row("session", session_id)
+
+    def _next_job_order(self) -> int:
+        """Jobs are numbered in enqueue order, under the write lock."""
+        last = self._job_order
+        if last is None and self._cache is not None:
+            last = self._cache.last_job_order
+        if last is None:
+            last = self._exec('SELECT MAX("order") FROM "job"').fetchone()[0] or 0
+        self._job_order = last + 1
+        return self._job_order
+
+    def publish(self) -> None:
+        """After commit: hand the rows this transaction holds to the store's cache."""
+        cache = self._cache
+        if cache is None:
+            return
+        for table in self._dropped_tables:
+            cache.clear(table)
+        for table, key in self._dropped:
+            cache.drop(table, key)
+        for (table, key), row in self._rows.items():
+            if table not in self._dropped_tables:
+                cache.put(table, key, row)
+        cache.latest_checkpoint.update(self._checkpoints)
+        if self._job_order is not None and "job" not in self._dropped_tables:
+            cache.last_job_order = self._job_order
 
     def _insert(self, table: str, fields: dict[str, Any], *, ignore: bool = False) -> int:
         cur = self._exec(_insert_sql(table, tuple(fields), ignore), tuple(fields.values()))
+        if table in CACHED_TABLES:
+            key = (table, fields["id"])
+            if cur.rowcount == 1 and self._cache and fields.keys() == self._cache.columns[table]:
+                self._rows[key] = SimpleNamespace(**fields)  # every column: the row as stored
+                self._dropped.discard(key)
+            else:
+                self._rows.pop(key, None)
+                self._dropped.add(key)
         return int(cur.rowcount)
+
+    def _insert_rows(
+        self, table: str, cols: tuple[str, ...], rows: list[tuple[Any, ...]], *, ignore: bool = False
+    ) -> None:
+        for start in range(0, len(rows), _ROWS_PER_INSERT):
+            chunk = rows[start : start + _ROWS_PER_INSERT]
+            self._exec(_insert_rows_sql(table, cols, len(chunk), ignore),
+                       [v for row in chunk for v in row])
 
     def _update(self, table: str, fields: dict[str, Any], key: str, value: Any) -> int:
         cur = self._exec(_update_sql(table, tuple(fields), key), (*fields.values(), value))
-        if table == "session":
-            cached = self._session_rows.get(value) if key == "id" else None
-            if cached is not None:
-                cached.__dict__.update(fields)
-            elif key != "id":
-                self._session_rows.clear()
+        if table in CACHED_TABLES:
+            held = self._held(table, value) if key == "id" else None
+            if held is not None:
+                held.__dict__.update(fields)
+            elif key == "id":
+                self._dropped.add((table, value))
+            else:
+                self._dropped_tables.add(table)
+                self._rows = {k: v for k, v in self._rows.items() if k[0] != table}
         return int(cur.rowcount)
 
     # -- artifacts ---------------------------------------------------------------------
@@ -109,49 +193,45 @@ class TxBase:
 
     def put_bytes(self, data: bytes) -> str:
         digest = content_hash(data)
-        if digest not in self._artifacts_seen:
-            self._insert("artifact", {"hash": digest, "data": data, "size": len(data),
-                                      "created_at": self.now}, ignore=True)
-            self._artifacts_seen.add(digest)
+        self._artifacts.setdefault(digest, data)
         return digest
 
     def artifact_json(self, digest: str) -> Any:
-        row = self._get("artifact", "hash", digest)
-        if row is None:
-            raise StoreError(f"missing artifact {digest}", artifact=digest)
-        return json.loads(bytes(row.data))
+        data = self._artifacts.get(digest)
+        if data is None:
+            row = self._get("artifact", "hash", digest)
+            if row is None:
+                raise StoreError(f"missing artifact {digest}", artifact=digest)
+            data = bytes(row.data)
+        return json.loads(data)
 
     # -- events -----------------------------------------------------------------------
     def event(
         self, event_type: str, session_id: str | None, job_id: str | None, payload: dict[str, Any]
     ) -> None:
         """Record a Flight Recorder event (validated now, written at commit)."""
-        data = validate_payload(event_type, payload)
+        data = payload_json(event_type, payload)
         root = self._roots.get(session_id) if session_id else None
         if session_id and root is None:
             found = self._session_row(session_id)
             root = found.root_id if found else None
             if root:
                 self._roots[session_id] = root
-        self._events.append(
-            {
-                "event_id": event_id(),
-                "ts": self.now,
-                "type": event_type,
-                "model_session_id": session_id,
-                "root_id": root,
-                "job_id": job_id,
-                "trace_id": span_id(root, 32) if root else None,
-                "span_id": span_id(job_id or session_id or event_type, 16),
-                "payload": json.dumps(data, separators=(",", ":"), sort_keys=True),
-            }
-        )
+        self._events.append((  # in the order of _EVENT_COLS
+            event_id(), self.now, event_type, session_id, root, job_id,
+            span_id(root, 32) if root else None,
+            span_id(job_id or session_id or event_type, 16),
+            data,
+        ))
 
     def flush(self) -> None:
+        """Write what the transaction buffered: its artifacts, then its events."""
+        if self._artifacts:
+            now = self.now
+            self._insert_rows("artifact", _ARTIFACT_COLS,
+                              [(h, d, len(d), now) for h, d in self._artifacts.items()],
+                              ignore=True)
+            self._artifacts.clear()
         if self._events:
-            cols = list(self._events[0])
-            self._conn.executemany(
-                f'INSERT INTO "event" ({", ".join(cols)}) VALUES ({", ".join("?" * len(cols))})',
-                [tuple(e[c] for c in cols) for e in self._events],
-            )
+            self._insert_rows("event", _EVENT_COLS, self._events)
             self._events.clear()

@@ -1,0 +1,77 @@
+"""Committed rows of the hot tables, kept in memory by the store that writes them.
+
+A model_run reads its session's row and its job's row several times (dispatch, the
+fence of every commit, the turn's state); reading them from SQLite each time costs a
+statement and a record conversion each. This cache holds the rows as last committed,
+and the records made from them:
+
+- It is written only at commit (:meth:`TxBase.publish`), with the transaction's own
+  copies of the rows it read or wrote; a rolled-back transaction leaves it untouched.
+- A write the transaction could not follow (an update of a row it never read, an
+  update by another key) drops the row, or the whole table, instead.
+- It is switched on only by the runtime, once it holds the store's lease
+  (``persistence.lease``): then this process is the store's only writer. An observer
+  (the CLI, a console in another process) reads the file every time, since another
+  process writes it.
+
+Rows and records handed out are shared: read them, never change them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any, TypeVar
+
+R = TypeVar("R")
+
+CACHED_TABLES = ("session", "job")
+
+
+class RowCache:
+    def __init__(self, columns: dict[str, frozenset[str]], size: int = 16_384) -> None:
+        self.columns = columns  # a row inserted with every column can be cached as written
+        self.size = size
+        self._rows: dict[str, dict[Any, SimpleNamespace]] = {t: {} for t in CACHED_TABLES}
+        self._records: dict[tuple[str, Any], tuple[SimpleNamespace, Any]] = {}
+        self.latest_checkpoint: dict[str, Any] = {}  # session id -> CheckpointRecord
+        self.last_job_order: int | None = None  # the highest job order committed
+
+    def get(self, table: str, key: Any) -> SimpleNamespace | None:
+        return self._rows[table].get(key)
+
+    def put(self, table: str, key: Any, row: SimpleNamespace) -> None:
+        rows = self._rows[table]
+        rows.pop(key, None)
+        rows[key] = row
+        if len(rows) > self.size:
+            oldest = next(iter(rows))
+            del rows[oldest]
+            self._records.pop((table, oldest), None)
+            if table == "session":
+                self.latest_checkpoint.pop(oldest, None)
+
+    def drop(self, table: str, key: Any) -> None:
+        self._rows[table].pop(key, None)
+        self._records.pop((table, key), None)
+        if table == "session":
+            self.latest_checkpoint.pop(key, None)
+
+    def clear(self, table: str | None = None) -> None:
+        for name in CACHED_TABLES if table is None else (table,):
+            self._rows[name].clear()
+            self._records = {k: v for k, v in self._records.items() if k[0] != name}
+        if table in (None, "session"):
+            self.latest_checkpoint.clear()
+        if table in (None, "job"):
+            self.last_job_order = None
+
+    def record(self, table: str, key: Any, row: SimpleNamespace, make: Callable[[Any], R]) -> R:
+        """The record made from ``row``, made once per committed version of the row."""
+        memo = self._records.get((table, key))
+        if memo is not None and memo[0] is row:
+            return memo[1]  # type: ignore[no-any-return]
+        record = make(row)
+        if self._rows[table].get(key) is row:
+            self._records[(table, key)] = (row, record)
+        return record
