@@ -32,6 +32,7 @@ class RuntimeContext:
 
     def __post_init__(self) -> None:
         self.history = HistoryCache(self.store)
+        self.store.add_listener(self.history.on_commit)
 
     def fault(self, step: str, **facts: Any) -> None:
         """Named fault point: a test's hook may raise here."""

@@ -2,11 +2,12 @@
 
 A model_run sends the session's whole history to the provider. Reading and decoding it
 from the store every turn costs O(n) a turn, O(n^2) over a long session; this cache
-keeps the decoded messages of recently run sessions and reads only what was appended
-since. It is never a source of truth: every load reads the session row, its checkpoint
-and the messages from the last cached one on, and the stored chain hash of that last
-message must equal the cached head, or the cache entry is dropped and the history read
-in full.
+keeps the decoded messages of recently run sessions, and takes the messages each commit
+appends from the store's listener. It is never a source of truth: every load reads the
+session row and its checkpoint; the cached history is used as is only when the
+session's head (last message seq and chain hash) is the cached one. Otherwise the
+messages from the cached last one on are read, and that message's stored chain hash
+must equal the cached head, or the entry is dropped and the history read in full.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from sessiontree.persistence.records import CheckpointRecord, SessionRecord
+from sessiontree.persistence.records import CheckpointRecord, CommitSummary, SessionRecord
 from sessiontree.persistence.store import Store
 from sessiontree.providers.base import ModelMessage, ToolCall
 
@@ -80,6 +81,20 @@ class HistoryCache:
                 while len(self._entries) > self.size:
                     self._entries.popitem(last=False)
         return TurnState(session, checkpoint, messages)
+
+    def on_commit(self, summary: CommitSummary) -> None:
+        """Store listener: extend a cached history with the messages a commit appended
+        right after its head (any other append drops the entry)."""
+        for m in summary.messages:
+            with self._lock:
+                entry = self._entries.get(m.session_id)
+                if entry is None:
+                    continue
+                if entry.seq != m.seq - 1:
+                    del self._entries[m.session_id]
+                    continue
+                self._entries[m.session_id] = _Entry(
+                    m.seq, m.chain_hash, (*entry.messages, to_model_message(m.body, m.trust)))
 
     def forget(self, session_id: str) -> None:
         with self._lock:

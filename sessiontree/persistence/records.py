@@ -156,6 +156,7 @@ class CommitSummary:
     states: list[tuple[str, str]] = field(default_factory=list)  # (session_id, new state)
     jobs: list[JobRecord] = field(default_factory=list)  # jobs inserted or re-queued
     cancelled_jobs: list[str] = field(default_factory=list)  # job ids cancelled in the store
+    messages: list[MessageRecord] = field(default_factory=list)  # appended, in order
 
     def __bool__(self) -> bool:
-        return bool(self.states or self.jobs or self.cancelled_jobs)
+        return bool(self.states or self.jobs or self.cancelled_jobs or self.messages)

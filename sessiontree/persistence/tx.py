@@ -225,7 +225,9 @@ class Tx(TxBase):
             None,
             {"seq": seq, "role": role, "artifact_hash": artifact, "chain_hash": head, "trust": trust},
         )
-        return MessageRecord(session_id, seq, role, artifact, head, trust, body, prov, self.now)
+        record = MessageRecord(session_id, seq, role, artifact, head, trust, body, prov, self.now)
+        self.summary.messages.append(record)
+        return record
 
     def checkpoint(
         self,
