@@ -47,7 +47,8 @@ def test_a_committed_row_is_read_back_without_a_statement(writer: Store) -> None
     assert writer.session(sid).state == "running"
     assert writer.session(sid) is writer.session(sid)  # one record per committed version
     with writer.transaction() as tx:
-        assert tx.fence(job.id, 1).state == "running"
+        tx.fence(job.id, 1)  # raises JobFenced unless running at attempt 1
+        assert tx.job(job.id).state == "running"
     assert seen == []
 
 

@@ -30,6 +30,16 @@ def budget_of(text: str) -> Budget:
     return Budget.model_validate_json(text)
 
 
+@functools.lru_cache(maxsize=4096)
+def tuple_of(text: str) -> tuple[Any, ...]:
+    """A JSON list as a tuple, parsed once per distinct text (capabilities, call ids)."""
+    return tuple(json.loads(text))
+
+
+def dict_of(text: str) -> dict[str, Any]:
+    return {} if text == "{}" else dict(json.loads(text))
+
+
 def session(row: Any) -> SessionRecord:
     return SessionRecord(
         id=row.id,
@@ -42,7 +52,7 @@ def session(row: Any) -> SessionRecord:
         state_reason=row.state_reason,
         provider=row.provider,
         model=row.model,
-        capabilities=tuple(json.loads(row.capabilities)),
+        capabilities=tuple_of(row.capabilities),
         budget=budget_of(row.budget),
         usage=usage_of(row.usage),
         children_spent=usage_of(row.children_spent),
@@ -51,14 +61,14 @@ def session(row: Any) -> SessionRecord:
         max_children=row.max_children,
         restart=row.restart,
         child_strategy=row.child_strategy,
-        restart_log=tuple(json.loads(row.restart_log)),
+        restart_log=tuple_of(row.restart_log),
         workspace=row.workspace,
         task_hash=row.task_hash,
         summary_hash=row.summary_hash,
         checkpoint_seq=row.checkpoint_seq,
         message_seq=row.message_seq,
         message_head=row.message_head,
-        meta=json.loads(row.meta),
+        meta=dict_of(row.meta),
         created_at=row.created_at,
         updated_at=row.updated_at,
         ended_at=row.ended_at,
@@ -105,8 +115,8 @@ def checkpoint(row: Any) -> CheckpointRecord:
         state=row.state,
         message_seq=row.message_seq,
         message_head=row.message_head,
-        open_tool_calls=tuple(json.loads(row.open_tool_calls)),
-        awaited_children=tuple(json.loads(row.awaited_children)),
+        open_tool_calls=tuple_of(row.open_tool_calls),
+        awaited_children=tuple_of(row.awaited_children),
         usage=usage_of(row.usage),
         job_id=row.job_id,
         attempt=row.attempt,

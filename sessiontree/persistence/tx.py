@@ -308,12 +308,13 @@ class Tx(TxBase):
             raise StoreError(f"unknown job {job_id}", job_id=job_id)
         return convert.job(row)
 
-    def fence(self, job_id: str, attempt: int) -> JobRecord:
+    def fence(self, job_id: str, attempt: int) -> None:
         """Raise :class:`JobFenced` unless ``job_id`` is running at ``attempt``."""
-        job = self.job(job_id)
-        if job.state != "running" or job.attempt != attempt:
-            raise JobFenced(job_id, attempt, job.state)
-        return job
+        row = self._cached_row("job", job_id)
+        if row is None:
+            raise StoreError(f"unknown job {job_id}", job_id=job_id)
+        if row.state != "running" or row.attempt != attempt:
+            raise JobFenced(job_id, attempt, row.state)
 
     def set_job(self, job_id: str, state: str, **fields: Any) -> None:
         fields["state"] = state
