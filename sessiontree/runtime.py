@@ -186,6 +186,7 @@ class Runtime:
                 ref.stop(block=True, timeout=timeout)
             except (pykka.ActorDeadError, pykka.Timeout):
                 log.warning("scheduler did not stop cleanly")
+        self._ctx.actor_threads.close(timeout)
         self.store.remove_listener(self._on_commit)
         self._stop_heartbeat.set()
         if self._heartbeat is not None:

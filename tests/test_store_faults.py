@@ -211,14 +211,13 @@ def test_a_real_lock_held_by_another_connection_is_outlasted_and_the_session_com
         sid = rt.create_session("t")
         assert thinking.entered.wait(WAIT)
         before = at_checkpoint(rt, sid)
-        actor = next(t for t in threading.enumerate() if t.name.startswith("SessionActor-"))
         rt.store.execute_raw_for_tests("PRAGMA busy_timeout = 50")
         other = sqlite3.connect(db_path, isolation_level=None)
         try:
             other.execute("BEGIN IMMEDIATE")
             thinking.go.set()
-            actor.join(WAIT)  # its reply's commit failed: the actor died
-            assert not actor.is_alive()
+            # its reply's commit failed: the actor died (and told the scheduler)
+            assert rt._ctx.actor_threads.wait_idle(WAIT)
             # The scheduler cannot record the crash either; it stays up and retries.
             assert rt.stats().running == 0
             assert clock.pending() == [0.5]

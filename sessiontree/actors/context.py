@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sessiontree.actors.history import HistoryCache
+from sessiontree.actors.threads import ActorThreads
 from sessiontree.clock import Clock
 from sessiontree.persistence.store import Store
 from sessiontree.providers.base import Provider
@@ -29,10 +30,12 @@ class RuntimeContext:
     scheduler: Any = None  # pykka ActorRef of the SchedulerActor, set at start
     spawn_port: Any = None  # what built-in tools call to spawn (asks the scheduler)
     history: HistoryCache = field(init=False)
+    actor_threads: ActorThreads = field(init=False)
 
     def __post_init__(self) -> None:
         self.history = HistoryCache(self.store)
         self.store.add_listener(self.history.on_commit)
+        self.actor_threads = ActorThreads()
 
     def fault(self, step: str, **facts: Any) -> None:
         """Named fault point: a test's hook may raise here."""

@@ -1,9 +1,10 @@
 """SessionActor: a pykka actor that runs one session's model_run jobs.
 
 A session has a live actor only while one of its jobs runs; between jobs it is
-passivated to the store (no thread), and the scheduler starts a fresh actor for the
-next job. An unhandled exception kills the actor; ``on_failure`` tells the scheduler,
-which restarts the run from the latest checkpoint (see ``supervision.restart``).
+passivated to the store (no actor, no thread of its own), and the scheduler starts a
+fresh actor for the next job, on a reused thread (``actors.threads``). An unhandled
+exception kills the actor; ``on_failure`` tells the scheduler, which restarts the run
+from the latest checkpoint (see ``supervision.restart``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from types import TracebackType
 import pykka
 
 from sessiontree.actors.context import RuntimeContext
+from sessiontree.actors.threads import simple_inbox
 from sessiontree.actors.turn import ModelTurn
 from sessiontree.cancellation import Cancelled, CancelToken
 from sessiontree.persistence.tx import JobFenced
@@ -38,6 +40,10 @@ class SessionActor(pykka.ThreadingActor):
         self.ctx = ctx
         self.session_id = session_id
         self.current: RunJob | None = None
+    _create_actor_inbox = staticmethod(simple_inbox)
+
+    def _start_actor_loop(self) -> None:
+        self.ctx.actor_threads.run(self._actor_loop)  # a reused thread (actors.threads)
 
     def on_receive(self, message: object) -> None:
         if not isinstance(message, RunJob):

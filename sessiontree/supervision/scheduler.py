@@ -31,6 +31,7 @@ import pykka
 
 from sessiontree.actors.context import RuntimeContext
 from sessiontree.actors.messages import SessionSpawnRequest
+from sessiontree.actors.threads import simple_inbox
 from sessiontree.budget import Usage
 from sessiontree.cancellation import CancelToken
 from sessiontree.errors import StoreError
@@ -122,6 +123,7 @@ class SchedulerStats:
 
 class SchedulerActor(pykka.ThreadingActor):
     use_daemon_thread = True
+    _create_actor_inbox = staticmethod(simple_inbox)
 
     def __init__(self, ctx: RuntimeContext) -> None:
         super().__init__()
