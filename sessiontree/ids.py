@@ -1,9 +1,9 @@
-"""Identifiers: short, sortable-enough, unique; no global state."""
+"""Identifiers: short, unique (80 random bits); no global state."""
 
 from __future__ import annotations
 
-import uuid
+import os
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+    return f"{prefix}_{os.urandom(10).hex()}"

@@ -109,3 +109,19 @@ def test_a_transaction_inside_a_transaction_is_refused(writer: Store) -> None:
         with pytest.raises(st.StoreError, match="already open"), writer.transaction():
             pass
     assert writer.session(sid).state == "paused"  # the outer one still commits
+
+
+def test_records_read_back_are_whole_frozen_records(writer: Store) -> None:
+    import dataclasses
+
+    sid = _new_session(writer)
+    (job,) = writer.jobs(session_id=sid)
+    with writer.transaction() as tx:
+        tx.add_tool_call(call_id="tc_1", session_id=sid, job_id=job.id, message_seq=1, idx=0,
+                         tool="t", args={"a": 1}, effect="read_only")
+    records = [writer.session(sid), job, writer.checkpoint(sid), *writer.tool_calls(sid)]
+    for record in records:
+        fields = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+        assert type(record)(**fields) == record  # every field, of the right value
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            record.state = "x"  # type: ignore[misc]

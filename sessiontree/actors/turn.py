@@ -13,7 +13,6 @@ fewer. A side-effecting call's intent commits on its own, just before the call.
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from sessiontree.actors.context import RuntimeContext
 from sessiontree.actors.journal import write_tool_result
 from sessiontree.actors.waiting import HELD, WAITING, hold_for_operator, wait_for_children
 from sessiontree.cancellation import CancelToken
+from sessiontree.ids import new_id
 from sessiontree.persistence.records import SessionRecord, ToolCallRecord
 from sessiontree.persistence.tx import JobFenced, Tx
 from sessiontree.providers.base import ModelMessage, ModelReply, ModelRequest, ProviderError, ToolCall
@@ -106,7 +106,7 @@ class ModelTurn:
             tx.charge(self.sid, reply.usage)
 
     def _commit_reply(self, reply: ModelReply) -> list[PendingCall]:
-        ids = [f"tc_{uuid.uuid4().hex[:20]}" for _ in reply.tool_calls]
+        ids = [new_id("tc") for _ in reply.tool_calls]
         pending: list[PendingCall] = []
         try:
             with self.store.transaction() as tx:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from sessiontree.budget import Budget, Usage
 from sessiontree.persistence.records import (
@@ -13,6 +13,8 @@ from sessiontree.persistence.records import (
     SessionRecord,
     ToolCallRecord,
 )
+
+R = TypeVar("R")
 
 
 def dumps(value: Any) -> str:
@@ -40,8 +42,18 @@ def dict_of(text: str) -> dict[str, Any]:
     return {} if text == "{}" else dict(json.loads(text))
 
 
+def _made(cls: type[R], **fields: Any) -> R:
+    """A record of ``cls`` from fields read back from the store (so already of the right
+    types), without the frozen dataclass ``__init__`` (one ``object.__setattr__`` a field:
+    ~10 us for a session record, made several times a model_run)."""
+    record = object.__new__(cls)
+    record.__dict__.update(fields)
+    return record
+
+
 def session(row: Any) -> SessionRecord:
-    return SessionRecord(
+    return _made(
+        SessionRecord,
         id=row.id,
         parent_id=row.parent_id,
         root_id=row.root_id,
@@ -76,7 +88,8 @@ def session(row: Any) -> SessionRecord:
 
 
 def job(row: Any) -> JobRecord:
-    return JobRecord(
+    return _made(
+        JobRecord,
         id=row.id,
         order=row.order,
         session_id=row.session_id,
@@ -92,7 +105,8 @@ def job(row: Any) -> JobRecord:
 
 
 def tool_call(row: Any) -> ToolCallRecord:
-    return ToolCallRecord(
+    return _made(
+        ToolCallRecord,
         id=row.id,
         session_id=row.session_id,
         job_id=row.job_id,
@@ -109,7 +123,8 @@ def tool_call(row: Any) -> ToolCallRecord:
 
 
 def checkpoint(row: Any) -> CheckpointRecord:
-    return CheckpointRecord(
+    return _made(
+        CheckpointRecord,
         session_id=row.session_id,
         seq=row.seq,
         state=row.state,

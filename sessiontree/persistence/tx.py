@@ -8,12 +8,12 @@ every change it makes is recorded as a Flight Recorder event in the same transac
 
 from __future__ import annotations
 
-import uuid
 from types import SimpleNamespace
 from typing import Any
 
 from sessiontree.budget import Budget, Usage
 from sessiontree.errors import StoreError, UnknownSession
+from sessiontree.ids import new_id
 from sessiontree.persistence import convert
 from sessiontree.persistence.artifacts import chain_hash
 from sessiontree.persistence.records import (
@@ -86,7 +86,7 @@ class Tx(TxBase):
 
         All in this transaction, so a kill can never leave a session without its run.
         """
-        sid = f"ses_{uuid.uuid4().hex[:20]}"
+        sid = new_id("ses")
         root_id = parent.root_id if parent else sid
         depth = parent.depth + 1 if parent else 0
         task_hash = self.put({"task": task})
@@ -282,7 +282,7 @@ class Tx(TxBase):
         self, session_id: str, *, attempt: int = 1, not_before: float | None = None
     ) -> JobRecord:
         row = self._row(session_id)
-        job_id = f"job_{uuid.uuid4().hex[:20]}"
+        job_id = new_id("job")
         order = self._next_job_order()
         fields = {
             "id": job_id, "order": order, "session_id": session_id, "root_id": row.root_id,
