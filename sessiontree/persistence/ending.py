@@ -18,21 +18,15 @@ from sessiontree.budget import Usage
 from sessiontree.persistence import convert
 from sessiontree.persistence.records import SessionRecord
 from sessiontree.reasons import Reason
-from sessiontree.states import TERMINAL_STATES, SessionState
+from sessiontree.states import SessionState
 
 if TYPE_CHECKING:
     from sessiontree.persistence.tx import Tx
 
-_TERMINAL = {s.value for s in TERMINAL_STATES}
-
 
 def end_session(tx: Tx, ended: SessionRecord) -> None:
-    m = tx.m
-    live_children = m.session.select(m.session.id).where(
-        (m.session.parent_id == ended.id) & (m.session.state.not_in(list(_TERMINAL)))
-    )
-    for child in list(live_children):
-        tx.set_state(child.id, SessionState.CANCELLED, Reason.PARENT_ENDED.value)
+    for child_id in tx.live_children(ended.id):
+        tx.set_state(child_id, SessionState.CANCELLED, Reason.PARENT_ENDED.value)
 
     for job in tx.live_jobs(ended.id):
         tx.set_job(job.id, "cancelled", reason=ended.state_reason or ended.state)

@@ -176,7 +176,7 @@ class Store:
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[SimpleNamespace]:
         """Plain SQL for the hot reads (peewee builds each statement anew)."""
         with self._reading():
-            cur = self.db.execute_sql(sql, params)  # type: ignore[no-untyped-call]
+            cur = self.db.connection().execute(sql, params)  # type: ignore[no-untyped-call]
             names = [d[0] for d in cur.description]
             return [SimpleNamespace(**dict(zip(names, r, strict=True))) for r in cur.fetchall()]
 

@@ -24,7 +24,9 @@ from sessiontree.persistence.records import (
     ToolCallRecord,
 )
 from sessiontree.persistence.txbase import TxBase, span_id
-from sessiontree.states import SessionState, check_transition
+from sessiontree.states import TERMINAL_STATES, SessionState, check_transition
+
+_TERMINAL = tuple(sorted(s.value for s in TERMINAL_STATES))
 
 
 class JobFenced(Exception):
@@ -150,6 +152,13 @@ class Tx(TxBase):
             self.set_state(sid, SessionState.QUEUED)
             job = self.enqueue(sid)
         return self.session(sid), job
+
+    def live_children(self, session_id: str) -> list[str]:
+        """Ids of the session's children not yet in a terminal state, in spawn order."""
+        cur = self._exec(
+            'SELECT "id" FROM "session" WHERE "parent_id" = ? AND "state" NOT IN (?, ?, ?) '
+            'ORDER BY "spawn_index"', (session_id, *_TERMINAL))
+        return [r[0] for r in cur.fetchall()]
 
     def set_state(
         self, session_id: str, to_state: SessionState | str, reason: str | None = None,
