@@ -58,3 +58,32 @@ def test_the_cache_holds_at_most_its_size(db_path: Path) -> None:
         cache.load(s)
     assert list(cache._entries) == others[-2:]
     assert [m.content for m in cache.load(sid).history] == ["be brief", "hello"]
+
+
+def _message_reads(cache: HistoryCache) -> list[str]:
+    seen: list[str] = []
+    cache.store.db.connection().set_trace_callback(  # type: ignore[no-untyped-call]
+        lambda sql: seen.append(sql) if 'FROM "message"' in sql else None)
+    return seen
+
+
+def test_commits_extend_a_cached_history_so_a_load_reads_no_message(db_path: Path) -> None:
+    cache, sid = _session(db_path)
+    cache.store.add_listener(cache.on_commit)
+    cache.load(sid)
+    _append(cache, sid, "one")
+    _append(cache, sid, "two")
+    reads = _message_reads(cache)
+    state = cache.load(sid)
+    assert [m.content for m in state.history] == ["be brief", "hello", "one", "two"]
+    assert reads == []
+
+
+def test_an_append_the_cache_did_not_see_drops_the_entry(db_path: Path) -> None:
+    cache, sid = _session(db_path)
+    cache.load(sid)
+    _append(cache, sid, "unseen")  # no listener yet: the entry falls behind
+    cache.store.add_listener(cache.on_commit)
+    _append(cache, sid, "seen")
+    assert sid not in cache._entries
+    assert [m.content for m in cache.load(sid).history] == ["be brief", "hello", "unseen", "seen"]
