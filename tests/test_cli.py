@@ -348,6 +348,16 @@ def test_a_store_in_use_by_a_live_runtime_is_refused(tmp_path: Path) -> None:
     assert (tree.code, json.loads(tree.out)) == (0, [])
 
 
+def test_resolve_beside_a_live_host_is_refused_and_writes_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "busy.db"
+    with st.Runtime.open(db, providers=[st.ScriptedProvider(lambda turn: "hi")]) as rt:
+        before = len(rt.events())
+        run = cli("resolve", "--db", db, "--call", "tc_any", "--done")
+        assert len(rt.events()) == before
+    assert run.code == 2 and "in use by process" in run.err and "Runtime.resolve" in run.err
+    assert len(run.err.splitlines()) == 1
+
+
 def test_resolve_of_an_unknown_call_is_refused(demo: tuple[Path, Path, Run]) -> None:
     db, _, _ = demo
     run = cli("resolve", "--db", db, "--call", "tc_nope", "--failed")

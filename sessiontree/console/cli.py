@@ -36,10 +36,12 @@ from sessiontree.console._common import (
     load_app,
     load_module_from_file,
 )
-from sessiontree.errors import SessionTreeError, StoreError, WaitTimeout
+from sessiontree.errors import SessionTreeError, StoreError, StoreInUse, WaitTimeout
+from sessiontree.ids import new_id
+from sessiontree.persistence import lease
 from sessiontree.persistence.store import Store
 from sessiontree.persistence.verify import verify_store
-from sessiontree.runtime import Runtime
+from sessiontree.runtime import LEASE_TTL, Runtime
 from sessiontree.views import SessionInfo
 
 
@@ -215,7 +217,18 @@ def cmd_resolve(args: argparse.Namespace) -> int:
             result = args.result
     outcome = "done" if args.done else "failed"
     with _reader(args.db) as store:
-        session_id = resolve_call(store, args.call, outcome, result)
+        # Held for the write, like a host: a live host holds the store's rows in memory,
+        # so deciding a call beside it is refused (decide it there: Runtime.resolve).
+        owner = new_id("cli")
+        try:
+            lease.acquire(store, owner, LEASE_TTL)
+        except StoreInUse as exc:
+            raise CommandError(f"{exc}; or decide the call in that host with "
+                               "Runtime.resolve") from exc
+        try:
+            session_id = resolve_call(store, args.call, outcome, result)
+        finally:
+            lease.release(store, owner)
     print(f"call {args.call} marked {outcome}; session {session_id} is queued again and "
           "resumes when the store is next opened (sessiontree recover, or your host)")
     return OK
