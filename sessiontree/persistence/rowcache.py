@@ -19,6 +19,7 @@ Rows and records handed out are shared: read them, never change them.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any, TypeVar
@@ -32,7 +33,9 @@ class RowCache:
     def __init__(self, columns: dict[str, frozenset[str]], size: int = 16_384) -> None:
         self.columns = columns  # a row inserted with every column can be cached as written
         self.size = size
-        self._rows: dict[str, dict[Any, SimpleNamespace]] = {t: {} for t in CACHED_TABLES}
+        # OrderedDict: evicting the oldest of a plain dict rescans its deleted slots
+        self._rows: dict[str, OrderedDict[Any, SimpleNamespace]] = {
+            t: OrderedDict() for t in CACHED_TABLES}
         self._records: dict[tuple[str, Any], tuple[SimpleNamespace, Any]] = {}
         self.latest_checkpoint: dict[str, Any] = {}  # session id -> CheckpointRecord
         self.last_job_order: int | None = None  # the highest job order committed
@@ -42,11 +45,10 @@ class RowCache:
 
     def put(self, table: str, key: Any, row: SimpleNamespace) -> None:
         rows = self._rows[table]
-        rows.pop(key, None)
         rows[key] = row
+        rows.move_to_end(key)
         if len(rows) > self.size:
-            oldest = next(iter(rows))
-            del rows[oldest]
+            oldest, _ = rows.popitem(last=False)
             self._records.pop((table, oldest), None)
             if table == "session":
                 self.latest_checkpoint.pop(oldest, None)
