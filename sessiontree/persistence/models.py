@@ -216,6 +216,9 @@ def bind_models(database: pw.Database) -> Models:
     """Subclass every model with ``database`` bound, for this store only."""
     bound: dict[str, Any] = {}
     for table, base in _TABLES.items():
-        meta = type("Meta", (), {"database": database, "table_name": table})
+        # peewee does not inherit ``without_rowid``: name it again, or the table gets a
+        # rowid B-tree plus a key index (two B-trees written a row, not one)
+        meta = type("Meta", (), {"database": database, "table_name": table,
+                                 "without_rowid": base._meta.without_rowid})
         bound[table] = type(base.__name__, (base,), {"Meta": meta, "__module__": __name__})
     return Models(**bound)
