@@ -95,3 +95,15 @@ def test_two_runtimes_on_two_stores_do_not_see_each_other(tmp_path: Path) -> Non
         assert b.tree() == []
         with pytest.raises(st.UnknownSession):
             b.session(sa)
+
+
+def test_keyed_tables_are_one_b_tree_each(db_path: Path) -> None:
+    """WITHOUT ROWID: a row written is one B-tree written, not a table and a key index."""
+    store = open_store(db_path)
+    try:
+        sql = dict(store.execute_raw_for_tests(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall())
+    finally:
+        store.close()
+    for table in ("session", "job", "artifact", "message", "checkpoint", "tool_call"):
+        assert sql[table].rstrip().endswith("WITHOUT ROWID"), table
