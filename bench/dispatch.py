@@ -1,6 +1,6 @@
 """Dispatch throughput: model_runs/s through the whole path, beside raw SQLite commits/s.
 
-    python bench/dispatch.py [--sessions 200] [--repeat 3]
+    python bench/dispatch.py [--sessions 200] [--repeat 3] [--against REV]
 
 Measured in one run, on one machine, so the ratio means something on a noisy box:
 - single-turn: N sessions, one model_run each (queue, actor, provider, reply stored,
@@ -11,13 +11,20 @@ Measured in one run, on one machine, so the ratio means something on a noisy box
   children per second;
 - raw: single-row SQLite commits per second (WAL, synchronous=NORMAL), same directory.
 Medians over ``--repeat`` runs. ScriptedProvider at zero latency.
+
+``--against REV`` measures the library as of git revision REV beside this one, with this
+benchmark's code, alternating one round each so the machine's noise hits both alike,
+and prints both columns and their ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -27,8 +34,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import sessiontree as st
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, os.environ.get("SESSIONTREE_BENCH_ROOT", str(ROOT)))  # see --against
+import sessiontree as st  # noqa: E402 - from the tree chosen above
 
 
 class NoArgs(BaseModel):
@@ -121,26 +129,81 @@ def raw_commits_per_second(directory: Path, count: int = 5000) -> float:
     return count / elapsed
 
 
+MEASURES = ("single", "loop", "spawn", "raw")
+_LABELS = {"single": "single-turn", "loop": "tool loop", "spawn": "spawned"}
+
+
+def measure_once(sessions: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="sessiontree-bench-") as tmp:
+        d = Path(tmp)
+        return {
+            "single": runs_per_second(d, sessions, 1),
+            "loop": runs_per_second(d, sessions, 5),
+            "spawn": children_per_second(d, 10, 20),
+            "raw": raw_commits_per_second(d),
+        }
+
+
+def _round_in(root: Path, sessions: int) -> dict[str, float]:
+    """One round in a fresh interpreter, importing sessiontree from ``root``."""
+    env = dict(os.environ, SESSIONTREE_BENCH_ROOT=str(root), PYTHONPATH=str(root))
+    out = subprocess.run(
+        [sys.executable, __file__, "--sessions", str(sessions), "--one-round"],
+        env=env, check=True, capture_output=True, text=True,
+    ).stdout
+    return dict(json.loads(out.splitlines()[-1]))
+
+
+def _rows(med: dict[str, float]) -> list[tuple[str, str]]:
+    return [
+        ("model_runs/s, single-turn sessions  ", f"{med['single']:8.0f}"),
+        ("model_runs/s, 5-turn tool loop      ", f"{med['loop']:8.0f}"),
+        ("children spawned+announced/s        ", f"{med['spawn']:8.0f}"),
+        ("raw single-row SQLite commits/s     ", f"{med['raw']:8.0f}"),
+        ("ratio raw commits : model_runs (loop)", f"{med['raw'] / med['loop']:8.1f} : 1"),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="model_run dispatch throughput")
     parser.add_argument("--sessions", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--against", metavar="REV", help="also measure git revision REV")
+    parser.add_argument("--one-round", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    results: dict[str, list[float]] = {"single": [], "loop": [], "spawn": [], "raw": []}
-    for _ in range(args.repeat):
-        with tempfile.TemporaryDirectory(prefix="sessiontree-bench-") as tmp:
-            d = Path(tmp)
-            results["single"].append(runs_per_second(d, args.sessions, 1))
-            results["loop"].append(runs_per_second(d, args.sessions, 5))
-            results["spawn"].append(children_per_second(d, 10, 20))
-            results["raw"].append(raw_commits_per_second(d))
-    med = {k: statistics.median(v) for k, v in results.items()}
+    if args.one_round:
+        print(json.dumps(measure_once(args.sessions)))
+        return 0
+    ours: dict[str, list[float]] = {k: [] for k in MEASURES}
+    theirs: dict[str, list[float]] = {k: [] for k in MEASURES}
+    with tempfile.TemporaryDirectory(prefix="sessiontree-against-") as tmp:
+        other = Path(tmp) / "tree"
+        if args.against:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet",
+                            str(other), args.against], check=True)
+        try:
+            for _ in range(args.repeat):
+                for key, value in _round_in(ROOT, args.sessions).items():
+                    ours[key].append(value)
+                if args.against:
+                    for key, value in _round_in(other, args.sessions).items():
+                        theirs[key].append(value)
+        finally:
+            if args.against:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
+                                str(other)], check=False)
+    med = {k: statistics.median(v) for k, v in ours.items()}
     print(f"sessiontree dispatch benchmark, median of {args.repeat} (python {sys.version.split()[0]})")
-    print(f"  model_runs/s, single-turn sessions  : {med['single']:8.0f}")
-    print(f"  model_runs/s, 5-turn tool loop      : {med['loop']:8.0f}")
-    print(f"  children spawned+announced/s        : {med['spawn']:8.0f}")
-    print(f"  raw single-row SQLite commits/s     : {med['raw']:8.0f}")
-    print(f"  ratio raw commits : model_runs (loop): {med['raw'] / med['loop']:8.1f} : 1")
+    if args.against:
+        old = {k: statistics.median(v) for k, v in theirs.items()}
+        print(f"  {'':37s}   {'this':>8s}   {args.against[:10]:>10s}   ratio")
+        for (label, mine), (_, its) in zip(_rows(med), _rows(old), strict=True):
+            key = next((k for k in ("single", "loop", "spawn") if _LABELS[k] in label), None)
+            ratio = f"{med[key] / old[key]:5.2f}x" if key else ""
+            print(f"  {label}: {mine}   {its:>10s}   {ratio}")
+    else:
+        for label, value in _rows(med):
+            print(f"  {label}: {value}")
     print(f"  target >= 1000 model_runs/s         : "
           f"{'met' if med['loop'] >= 1000 else 'NOT met'}")
     return 0
