@@ -41,6 +41,7 @@ class ActorThreads:
 
     def run(self, work: Work) -> None:
         """Run ``work`` (an actor's loop) on a parked thread, or on a new one."""
+        thread = None
         with self._lock:
             if self._closed:
                 raise RuntimeError("actor threads are closed")
@@ -52,8 +53,9 @@ class ActorThreads:
                 thread = threading.Thread(target=self._serve, args=(box,), daemon=True,
                                           name=f"{self.name}-{next(self._numbers)}")
                 self.started += 1
-                thread.start()
         box.put(work)
+        if thread is not None:
+            thread.start()  # outside the lock: starting waits for the thread to run
 
     def _serve(self, box: queue.SimpleQueue[Work | None]) -> None:
         while (work := box.get()) is not None:
