@@ -130,7 +130,6 @@ def raw_commits_per_second(directory: Path, count: int = 5000) -> float:
 
 
 MEASURES = ("single", "loop", "spawn", "raw")
-_LABELS = {"single": "single-turn", "loop": "tool loop", "spawn": "spawned"}
 
 
 def measure_once(sessions: int) -> dict[str, float]:
@@ -154,13 +153,14 @@ def _round_in(root: Path, sessions: int) -> dict[str, float]:
     return dict(json.loads(out.splitlines()[-1]))
 
 
-def _rows(med: dict[str, float]) -> list[tuple[str, str]]:
+def _rows(med: dict[str, float]) -> list[tuple[str, str, str]]:
+    """(measure, label, figure) for each printed line; measure is "" for derived lines."""
     return [
-        ("model_runs/s, single-turn sessions  ", f"{med['single']:8.0f}"),
-        ("model_runs/s, 5-turn tool loop      ", f"{med['loop']:8.0f}"),
-        ("children spawned+announced/s        ", f"{med['spawn']:8.0f}"),
-        ("raw single-row SQLite commits/s     ", f"{med['raw']:8.0f}"),
-        ("ratio raw commits : model_runs (loop)", f"{med['raw'] / med['loop']:8.1f} : 1"),
+        ("single", "model_runs/s, single-turn sessions  ", f"{med['single']:8.0f}"),
+        ("loop", "model_runs/s, 5-turn tool loop      ", f"{med['loop']:8.0f}"),
+        ("spawn", "children spawned+announced/s        ", f"{med['spawn']:8.0f}"),
+        ("", "raw single-row SQLite commits/s     ", f"{med['raw']:8.0f}"),
+        ("", "ratio raw commits : model_runs (loop)", f"{med['raw'] / med['loop']:8.1f} : 1"),
     ]
 
 
@@ -197,12 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.against:
         old = {k: statistics.median(v) for k, v in theirs.items()}
         print(f"  {'':37s}   {'this':>8s}   {args.against[:10]:>10s}   ratio")
-        for (label, mine), (_, its) in zip(_rows(med), _rows(old), strict=True):
-            key = next((k for k in ("single", "loop", "spawn") if _LABELS[k] in label), None)
+        for (key, label, mine), (_, _, its) in zip(_rows(med), _rows(old), strict=True):
             ratio = f"{med[key] / old[key]:5.2f}x" if key else ""
             print(f"  {label}: {mine}   {its:>10s}   {ratio}")
     else:
-        for label, value in _rows(med):
+        for _, label, value in _rows(med):
             print(f"  {label}: {value}")
     print(f"  target >= 1000 model_runs/s         : "
           f"{'met' if med['loop'] >= 1000 else 'NOT met'}")

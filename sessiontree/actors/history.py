@@ -59,7 +59,7 @@ class HistoryCache:
         self._lock = threading.Lock()
 
     def load(self, session_id: str) -> TurnState:
-        """The session, its latest checkpoint and its history as of the checkpoint."""
+        """The session, its latest checkpoint and its whole history, read together."""
         with self._lock:
             cached = self._entries.get(session_id)
         known = (cached.seq, cached.head) if cached else None
@@ -95,7 +95,3 @@ class HistoryCache:
                     continue
                 self._entries[m.session_id] = _Entry(
                     m.seq, m.chain_hash, (*entry.messages, to_model_message(m.body, m.trust)))
-
-    def forget(self, session_id: str) -> None:
-        with self._lock:
-            self._entries.pop(session_id, None)

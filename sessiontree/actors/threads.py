@@ -10,7 +10,6 @@ At most ``keep`` threads stay parked; the rest end.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import queue
 import threading
@@ -36,7 +35,6 @@ class ActorThreads:
         self._busy = 0
         self._parked: list[tuple[queue.SimpleQueue[Work | None], threading.Thread]] = []
         self._closed = False
-        self._numbers = itertools.count()
         self.started = 0  # threads started so far (for tests and benchmarks)
 
     def run(self, work: Work) -> None:
@@ -51,7 +49,7 @@ class ActorThreads:
             else:
                 box = queue.SimpleQueue()
                 thread = threading.Thread(target=self._serve, args=(box,), daemon=True,
-                                          name=f"{self.name}-{next(self._numbers)}")
+                                          name=f"{self.name}-{self.started}")
                 self.started += 1
         box.put(work)
         if thread is not None:

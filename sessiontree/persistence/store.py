@@ -187,17 +187,19 @@ class Store:
     def session(self, session_id: str) -> SessionRecord:
         with self._lock:
             cache = self._cache()
-            row = cache.get("session", session_id) if cache else None
+            if cache is None:
+                return convert.session(self._session_row(session_id))
+            row = cache.get("session", session_id)
             if row is None:
-                rows = self._rows('SELECT * FROM "session" WHERE "id" = ?', (session_id,))
-                if not rows:
-                    raise UnknownSession(session_id)
-                row = rows[0]
-                if cache is None:
-                    return convert.session(row)
+                row = self._session_row(session_id)
                 cache.put("session", session_id, row)
-            assert cache is not None
             return cache.record("session", session_id, row, convert.session)
+
+    def _session_row(self, session_id: str) -> SimpleNamespace:
+        rows = self._rows('SELECT * FROM "session" WHERE "id" = ?', (session_id,))
+        if not rows:
+            raise UnknownSession(session_id)
+        return rows[0]
 
     def sessions(
         self, *, root_id: str | None = None, states: list[str] | None = None

@@ -311,17 +311,19 @@ class Tx(TxBase):
         self.summary.jobs.append(job)
         return job
 
-    def job(self, job_id: str) -> JobRecord:
+    def _job_row(self, job_id: str) -> Any:
+        """The job's row as of now in this transaction (shared: read, don't keep)."""
         row = self._cached_row("job", job_id)
         if row is None:
             raise StoreError(f"unknown job {job_id}", job_id=job_id)
-        return convert.job(row)
+        return row
+
+    def job(self, job_id: str) -> JobRecord:
+        return convert.job(self._job_row(job_id))
 
     def fence(self, job_id: str, attempt: int) -> None:
         """Raise :class:`JobFenced` unless ``job_id`` is running at ``attempt``."""
-        row = self._cached_row("job", job_id)
-        if row is None:
-            raise StoreError(f"unknown job {job_id}", job_id=job_id)
+        row = self._job_row(job_id)
         if row.state != "running" or row.attempt != attempt:
             raise JobFenced(job_id, attempt, row.state)
 
