@@ -3,11 +3,6 @@ actors. Import from here; everything else is internal."""
 
 import logging
 
-from sessiontree.actors.messages import (
-    SessionAnnounceBack,
-    SessionSpawnRequest,
-    SessionSpawnResponse,
-)
 from sessiontree.budget import Budget, Usage
 from sessiontree.cancellation import Cancelled, CancelToken
 from sessiontree.errors import (
@@ -27,6 +22,12 @@ from sessiontree.errors import (
     WaitTimeout,
     WorkspaceConflict,
 )
+from sessiontree.limits import Limits, RestartPolicy
+from sessiontree.messages import (
+    SessionAnnounceBack,
+    SessionSpawnRequest,
+    SessionSpawnResponse,
+)
 from sessiontree.persistence.verify import VerifyReport, verify_store
 from sessiontree.providers.base import (
     ModelMessage,
@@ -41,7 +42,6 @@ from sessiontree.providers.scripted import ScriptedProvider, ScriptTurn, call, r
 from sessiontree.reasons import Reason
 from sessiontree.runtime import Runtime
 from sessiontree.states import SessionState
-from sessiontree.supervision.limits import Limits, RestartPolicy
 from sessiontree.supervision.recovery import RecoveryReport
 from sessiontree.tools.registry import EffectClass, Tool, ToolContext, ToolError, tool
 from sessiontree.views import SessionInfo, SessionNode

@@ -43,20 +43,29 @@ class UnknownSession(SessionTreeError, KeyError):
 
 
 class IllegalTransition(SessionTreeError):
-    """A session state change that the state machine does not allow."""
+    """A state change that its state machine (session, job or tool call) does not allow."""
 
     reason = Reason.ILLEGAL_TRANSITION
 
-    def __init__(self, session_id: str, from_state: str, to_state: str) -> None:
+    def __init__(
+        self, subject_id: str, from_state: str, to_state: str, *, kind: str = "session"
+    ) -> None:
         super().__init__(
-            f"session {session_id}: illegal transition {from_state} -> {to_state}",
-            session_id=session_id,
+            f"{kind} {subject_id}: illegal transition {from_state} -> {to_state}",
+            subject_id=subject_id,
             from_state=from_state,
             to_state=to_state,
+            kind=kind,
         )
-        self.session_id = session_id
+        self.subject_id = subject_id
+        self.kind = kind  # "session", "job" or "tool_call"
         self.from_state = from_state
         self.to_state = to_state
+
+    @property
+    def session_id(self) -> str | None:
+        """The session's id when ``kind == "session"``."""
+        return self.subject_id if self.kind == "session" else None
 
 
 class LimitExceeded(SessionTreeError):

@@ -6,6 +6,8 @@ from enum import StrEnum
 
 
 class Reason(StrEnum):
+    """Why something was refused, ended, held or moved. Stored in events and rows."""
+
     # spawn rejections
     DEPTH_LIMIT = "depth_limit"
     SPAWN_CAP = "spawn_cap"
@@ -27,6 +29,13 @@ class Reason(StrEnum):
     UNKNOWN_SIDE_EFFECT = "unknown_side_effect"
     PROVIDER_UNAVAILABLE = "provider_unavailable"
     OPERATOR_FAILED = "operator_failed"
+    # why a session moved between live states
+    ENQUEUED = "enqueued"
+    NEXT_TURN = "next_turn"
+    CHILDREN = "children"
+    CHILDREN_ANNOUNCED = "children_announced"
+    RESTART = "restart"
+    RESOLVED = "resolved"
     # scheduler
     GLOBAL_LIMIT = "global_limit"
     PROVIDER_LIMIT = "provider_limit"

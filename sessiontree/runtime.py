@@ -21,18 +21,19 @@ import pykka
 from pydantic import ValidationError
 
 from sessiontree.actors.context import FaultHook, RuntimeContext
-from sessiontree.actors.messages import SessionSpawnRequest, SessionSpawnResponse
 from sessiontree.budget import Budget
 from sessiontree.clock import Clock, SystemClock
 from sessiontree.errors import InvalidInput, RuntimeClosed, WaitTimeout
+from sessiontree.limits import Limits
+from sessiontree.messages import SessionSpawnRequest, SessionSpawnResponse
 from sessiontree.persistence import lease
 from sessiontree.persistence.engine import open_store
 from sessiontree.persistence.records import CommitSummary, EventRecord, MessageRecord
 from sessiontree.persistence.store import Store
 from sessiontree.providers.base import Provider
+from sessiontree.reasons import Reason
 from sessiontree.states import SessionState
 from sessiontree.supervision import scheduler as sch
-from sessiontree.supervision.limits import Limits
 from sessiontree.supervision.recovery import RecoveryReport, recover
 from sessiontree.supervision.scheduler import SchedulerActor, SchedulerStats
 from sessiontree.tools.builtin import BUILTIN_TOOLS
@@ -298,7 +299,7 @@ class Runtime:
         """Queue the first model_run of a session created with ``start=False``."""
         self._check_open()
         with self.store.transaction() as tx:
-            tx.set_state(session_id, SessionState.QUEUED, "enqueued")
+            tx.set_state(session_id, SessionState.QUEUED, Reason.ENQUEUED)
             return tx.enqueue(session_id).id
 
     def cancel(self, session_id: str, reason: str = "cancelled_by_host") -> None:

@@ -1,8 +1,20 @@
-"""The session state machine: one table of legal transitions, checked in one function.
+"""The state machines: sessions, model_run jobs and tool calls, each one table of legal
+transitions checked in one function. Nothing else decides whether a state may move.
 
-``waiting`` means waiting for children to announce back; ``awaiting_operator`` holds a
-session whose tool call was cut off between intent and result (an operator resolves it);
-``awaiting_consent`` and ``paused`` are operator holds too. Terminal states never move.
+Sessions: ``waiting`` means waiting for children to announce back;
+``awaiting_operator`` holds a session whose tool call was cut off between intent and
+result (an operator resolves it); ``awaiting_consent`` and ``paused`` are operator holds
+too. Terminal states never move.
+
+Jobs (one model_run each): ``queued -> running -> completed | failed | cancelled``;
+``running -> queued`` is a restart or a recovery (a new attempt); a queued job can be
+cancelled, or failed before dispatch (its session's budget cannot admit it).
+
+Tool calls (the journal): ``pending`` (asked for by the model) ``-> intent`` (journaled,
+about to run) ``-> done | failed``; ``waiting`` is ``wait_for_children`` parked until the
+children announce. A call denied by the gate goes from ``pending`` straight to
+``failed``. Writing the same ending again is allowed (a result rewritten after a fenced
+run); an ended call never moves to another state.
 """
 
 from __future__ import annotations
@@ -13,6 +25,8 @@ from sessiontree.errors import IllegalTransition
 
 
 class SessionState(StrEnum):
+    """The state of a session (see the module docstring for what each one means)."""
+
     CREATED = "created"
     QUEUED = "queued"
     RUNNING = "running"
@@ -64,4 +78,79 @@ def check_transition(session_id: str, from_state: str, to_state: str) -> Session
         raise IllegalTransition(session_id, from_state, to_state) from None
     if dst not in TRANSITIONS[src]:
         raise IllegalTransition(session_id, from_state, to_state)
+    return dst
+
+
+class JobState(StrEnum):
+    """The state of one model_run job."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in JOB_TERMINAL
+
+
+J = JobState
+JOB_TERMINAL: frozenset[JobState] = frozenset({J.COMPLETED, J.FAILED, J.CANCELLED})
+LIVE_JOB_STATES: tuple[str, ...] = (J.QUEUED.value, J.RUNNING.value)
+JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    J.QUEUED: frozenset({J.RUNNING, J.FAILED, J.CANCELLED}),
+    J.RUNNING: frozenset({J.QUEUED, J.COMPLETED, J.FAILED, J.CANCELLED}),
+    J.COMPLETED: frozenset(),
+    J.FAILED: frozenset(),
+    J.CANCELLED: frozenset(),
+}
+
+
+class ToolCallState(StrEnum):
+    """The journal state of one tool call."""
+
+    PENDING = "pending"
+    INTENT = "intent"
+    WAITING = "waiting"
+    DONE = "done"
+    FAILED = "failed"
+
+    @property
+    def ended(self) -> bool:
+        return self in CALL_ENDED
+
+
+T = ToolCallState
+CALL_ENDED: frozenset[ToolCallState] = frozenset({T.DONE, T.FAILED})
+CALL_TRANSITIONS: dict[ToolCallState, frozenset[ToolCallState]] = {
+    T.PENDING: frozenset({T.INTENT, T.WAITING, T.DONE, T.FAILED}),
+    T.INTENT: frozenset({T.INTENT, T.WAITING, T.DONE, T.FAILED}),
+    T.WAITING: frozenset({T.WAITING, T.DONE, T.FAILED}),
+    T.DONE: frozenset({T.DONE}),
+    T.FAILED: frozenset({T.FAILED}),
+}
+
+
+def check_job_transition(job_id: str, from_state: str, to_state: str) -> JobState:
+    """Return ``to_state`` as a :class:`JobState` if a job may move so; raise
+    :class:`IllegalTransition` (``kind="job"``) otherwise."""
+    try:
+        src, dst = JobState(from_state), JobState(to_state)
+    except ValueError:
+        raise IllegalTransition(job_id, from_state, to_state, kind="job") from None
+    if dst not in JOB_TRANSITIONS[src]:
+        raise IllegalTransition(job_id, from_state, to_state, kind="job")
+    return dst
+
+
+def check_call_transition(call_id: str, from_state: str, to_state: str) -> ToolCallState:
+    """Return ``to_state`` as a :class:`ToolCallState` if a tool call may move so; raise
+    :class:`IllegalTransition` (``kind="tool_call"``) otherwise."""
+    try:
+        src, dst = ToolCallState(from_state), ToolCallState(to_state)
+    except ValueError:
+        raise IllegalTransition(call_id, from_state, to_state, kind="tool_call") from None
+    if dst not in CALL_TRANSITIONS[src]:
+        raise IllegalTransition(call_id, from_state, to_state, kind="tool_call")
     return dst

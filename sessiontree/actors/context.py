@@ -9,9 +9,9 @@ from typing import Any
 from sessiontree.actors.history import HistoryCache
 from sessiontree.actors.threads import ActorThreads
 from sessiontree.clock import Clock
+from sessiontree.limits import Limits
 from sessiontree.persistence.store import Store
 from sessiontree.providers.base import Provider
-from sessiontree.supervision.limits import Limits
 from sessiontree.tools.gate import ToolGate
 from sessiontree.tools.registry import ToolRegistry
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from sessiontree.persistence.records import MessageRecord, ToolCallRecord
 from sessiontree.persistence.tx import Tx
+from sessiontree.states import ToolCallState
 
 
 def write_tool_result(
@@ -25,7 +26,8 @@ def write_tool_result(
         trust="untrusted",
         provenance={"source": source, "tool": rec.tool, "call_id": rec.id},
     )
-    tx.set_tool_call(rec.id, "done" if ok else "failed", result_hash=message.artifact_hash)
+    tx.set_tool_call(rec.id, ToolCallState.DONE if ok else ToolCallState.FAILED,
+                     result_hash=message.artifact_hash)
     tx.event("FR-EVT-SESS-TOOL-RESULT", rec.session_id, job_id, {
         "call_id": rec.id, "tool": rec.tool, "ok": ok,
         "result_hash": message.artifact_hash, "reason": reason,

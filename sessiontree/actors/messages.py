@@ -1,53 +1,41 @@
-"""Message types exchanged between sessions and the scheduler (pydantic, validated)."""
+"""Messages between the SchedulerActor and the session actors (both directions).
+
+They live here, in the lower of the two layers: the scheduler (``supervision``) imports
+them; the actors never import the scheduler.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from sessiontree.budget import Budget, Usage
-from sessiontree.reasons import Reason
+from sessiontree.cancellation import CancelToken
 
 
-class _Msg(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+@dataclass(frozen=True)
+class RunJob:
+    """Scheduler -> actor: run this attempt of this model_run job."""
+
+    job_id: str
+    attempt: int
+    session_id: str
+    token: CancelToken
 
 
-class SessionSpawnRequest(_Msg):
-    """A session asks the scheduler for a child."""
+@dataclass(frozen=True)
+class JobFinished:
+    """Actor -> scheduler: the attempt ended without a crash (``outcome`` says how)."""
 
-    parent_id: str
-    role: str = Field(min_length=1, max_length=200)
-    task: str = Field(max_length=200_000)
-    capabilities: tuple[str, ...] = ()
-    budget: Budget | None = None
-    workspace_mode: Literal["shared", "locked", "worktree"] = "shared"
-    provider: str | None = None
-    model: str | None = None
-    system: str | None = None
-    restart: Literal["permanent", "transient", "temporary"] | None = None
-    spawn_key: str | None = None
-    call_id: str | None = None
+    session_id: str
+    job_id: str
+    attempt: int
+    outcome: str
 
 
-class SessionSpawnResponse(_Msg):
-    """The scheduler's answer: accepted with the child id, or rejected with a reason."""
+@dataclass(frozen=True)
+class ActorCrashed:
+    """Actor -> scheduler: the attempt died of ``error``; supervision decides what next."""
 
-    accepted: bool
-    child_id: str | None = None
-    reason: Reason | None = None
-    detail: str = ""
-    budget: Budget | None = None
-
-
-class SessionAnnounceBack(_Msg):
-    """Posted into the parent's mailbox, exactly once, when a child ends."""
-
-    kind: Literal["SessionAnnounceBack"] = "SessionAnnounceBack"
-    child_id: str
-    parent_id: str
-    status: Literal["completed", "failed", "cancelled"]
-    reason: str | None = None
-    summary_hash: str | None = None
-    usage: Usage = Usage()
+    session_id: str
+    job_id: str
+    attempt: int
+    error: BaseException

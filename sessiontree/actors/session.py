@@ -10,26 +10,18 @@ from the latest checkpoint (see ``supervision.restart``).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from types import TracebackType
 
 import pykka
 
 from sessiontree.actors.context import RuntimeContext
+from sessiontree.actors.messages import ActorCrashed, JobFinished, RunJob
 from sessiontree.actors.threads import simple_inbox
 from sessiontree.actors.turn import ModelTurn
-from sessiontree.cancellation import Cancelled, CancelToken
+from sessiontree.cancellation import Cancelled
 from sessiontree.persistence.tx import JobFenced
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RunJob:
-    job_id: str
-    attempt: int
-    session_id: str
-    token: CancelToken
 
 
 class SessionActor(pykka.ThreadingActor):
@@ -49,8 +41,6 @@ class SessionActor(pykka.ThreadingActor):
         if not isinstance(message, RunJob):
             log.warning("session actor %s ignored %r", self.session_id, message)
             return
-        from sessiontree.supervision.scheduler import JobFinished
-
         self.current = message
         self.ctx.fault("actor.run", session_id=self.session_id, attempt=message.attempt)
         try:
@@ -71,8 +61,6 @@ class SessionActor(pykka.ThreadingActor):
         exception_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        from sessiontree.supervision.scheduler import ActorCrashed
-
         job = self.current
         if job is None or exception_value is None:
             return

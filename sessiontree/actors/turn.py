@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sessiontree.actors.context import RuntimeContext
+from sessiontree.actors.ending import end_session
 from sessiontree.actors.journal import write_tool_result
 from sessiontree.actors.waiting import HELD, WAITING, hold_for_operator, wait_for_children
 from sessiontree.cancellation import CancelToken
@@ -26,7 +27,7 @@ from sessiontree.persistence.records import SessionRecord, ToolCallRecord
 from sessiontree.persistence.tx import JobFenced, Tx
 from sessiontree.providers.base import ModelMessage, ModelReply, ModelRequest, ProviderError, ToolCall
 from sessiontree.reasons import Reason
-from sessiontree.states import SessionState
+from sessiontree.states import JobState, SessionState, ToolCallState
 from sessiontree.tools.builtin import WaitForChildren
 from sessiontree.tools.gate import GateDecision
 from sessiontree.tools.registry import EffectClass, ToolContext, ToolError
@@ -138,8 +139,8 @@ class ModelTurn:
                                   job_id=self.job_id, attempt=self.attempt)
                 else:
                     self.job_done(tx, "completed")
-                    tx.set_state(self.sid, SessionState.COMPLETED, Reason.COMPLETED.value,
-                                 summary={"summary": reply.content})
+                    end_session(tx, self.sid, SessionState.COMPLETED, Reason.COMPLETED,
+                                summary={"summary": reply.content})
                     tx.checkpoint(self.sid, open_tool_calls=(), awaited_children=(),
                                   job_id=self.job_id, attempt=self.attempt)
         except JobFenced:
@@ -169,7 +170,7 @@ class ModelTurn:
     def _answered(self, ids: list[str], records: dict[str, ToolCallRecord]) -> set[str]:
         """The calls whose result is in the history. A call can be done in the journal
         and not in the history: its run was fenced (e.g. restarted) after the tool ran."""
-        ended = {cid for cid in ids if records[cid].state in ("done", "failed")}
+        ended = {cid for cid in ids if ToolCallState(records[cid].state).ended}
         if not ended:
             return set()
         return ended & {m.body.get("tool_call_id") for m in self.store.messages(self.sid)
@@ -188,15 +189,15 @@ class ModelTurn:
     def _run_call(self, call: PendingCall, rest: list[PendingCall], awaited: tuple[str, ...]) -> str:
         rec = call.rec
         if not call.intent_attempt:
-            if rec.state in ("done", "failed") and rec.result_hash:
+            if ToolCallState(rec.state).ended and rec.result_hash:
                 # The tool ran; only its result missed the history. Never run it again.
                 kept = self.store.artifact_json(rec.result_hash)
                 self._commit_result(call, bool(kept["ok"]), kept["value"], rest,
                                     reason=kept.get("reason"))
                 return "done"
-            if rec.state == "intent" and rec.effect == EffectClass.SIDE_EFFECTING.value:
+            if rec.state == ToolCallState.INTENT and rec.effect == EffectClass.SIDE_EFFECTING.value:
                 return hold_for_operator(self, rec, [c.rec.id for c in rest])
-            if rec.state == "waiting":
+            if rec.state == ToolCallState.WAITING:
                 return wait_for_children(self, rec, tuple(awaited), rest)
         decision = self._decide(call)
         if not decision.allowed or decision.tool is None or decision.args is None:
@@ -237,7 +238,7 @@ class ModelTurn:
     def _write_intent(self, tx: Tx, call: PendingCall) -> None:
         rec, tool = call.rec, call.decision.tool if call.decision else None
         call.intent_attempt = rec.attempts + 1
-        tx.set_tool_call(rec.id, "intent", attempts=call.intent_attempt, job_id=self.job_id)
+        tx.set_tool_call(rec.id, ToolCallState.INTENT, attempts=call.intent_attempt, job_id=self.job_id)
         tx.event("FR-EVT-SESS-TOOL-INTENT", self.sid, self.job_id, {
             "call_id": rec.id, "tool": rec.tool,
             "effect": tool.effect.value if tool else rec.effect,
@@ -247,7 +248,7 @@ class ModelTurn:
     def _early_intent(self, tx: Tx, call: PendingCall) -> None:
         """Journal the intent of the turn's next call in this commit, when that is safe:
         a fresh call the gate allows and whose tool is not side-effecting."""
-        if call.rec.state != "pending" or self.token.cancelled:
+        if call.rec.state != ToolCallState.PENDING or self.token.cancelled:
             return
         decision = self._decide(call)
         if decision.allowed and decision.tool is not None and (
@@ -285,18 +286,19 @@ class ModelTurn:
             # happened in the world; the session's history does not move on.
             with self.store.transaction() as tx:
                 digest = tx.put({"call_id": rec.id, "ok": ok, "value": value, "reason": reason})
-                tx.set_tool_call(rec.id, "done" if ok else "failed", result_hash=digest)
+                tx.set_tool_call(rec.id, ToolCallState.DONE if ok else ToolCallState.FAILED,
+                                 result_hash=digest)
             raise
 
     def job_done(self, tx: Tx, outcome: str) -> None:
-        tx.set_job(self.job_id, "completed")
+        tx.set_job(self.job_id, JobState.COMPLETED)
         tx.event("FR-EVT-SESS-SCHED-COMPLETED", self.sid, self.job_id,
                  {"attempt": self.attempt, "outcome": outcome})
 
     def _next_turn(self, tx: Tx) -> None:
         """All tool calls of the turn have results: queue the session's next model_run."""
         self.job_done(tx, "tools_done")
-        tx.set_state(self.sid, SessionState.QUEUED, "next_turn")
+        tx.set_state(self.sid, SessionState.QUEUED, Reason.NEXT_TURN)
         tx.checkpoint(self.sid, open_tool_calls=(), awaited_children=(),
                       job_id=self.job_id, attempt=self.attempt)
         tx.enqueue(self.sid)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from sessiontree.persistence.records import ToolCallRecord
 from sessiontree.reasons import Reason
-from sessiontree.states import SessionState
+from sessiontree.states import JobState, SessionState, ToolCallState
 
 if TYPE_CHECKING:
     from sessiontree.actors.turn import ModelTurn, PendingCall
@@ -26,10 +26,8 @@ def wait_for_children(
     remaining = [c.rec.id for c in rest]
     with turn.store.transaction() as tx:
         tx.fence(turn.job_id, turn.attempt)
-        m = tx.m
-        mine = [r.id for r in m.session.select(m.session.id).where(
-            m.session.parent_id == sid).order_by(m.session.spawn_index)]
-        if rec.state == "waiting" and children:
+        mine = tx.child_ids(sid)
+        if rec.state == ToolCallState.WAITING and children:
             awaited = list(children)
         elif explicit and children is not None:
             unknown = sorted(set(children) - set(mine))
@@ -40,13 +38,10 @@ def wait_for_children(
                 return "denied"
             awaited = list(children)
         else:
-            consumed = {r.sender_id for r in m.mailbox.select(m.mailbox.sender_id).where(
-                (m.mailbox.session_id == sid) & m.mailbox.consumed_at.is_null(False))}
+            consumed = tx.consumed_senders(sid)
             awaited = [c for c in mine if c not in consumed]
         if set(awaited) <= tx.announced_children(sid):
-            rows = m.mailbox.select().where(
-                (m.mailbox.session_id == sid) & (m.mailbox.sender_id.in_(awaited)))
-            by_sender = {r.sender_id: tx.artifact_json(r.body_hash) for r in rows}
+            by_sender = tx.posts_from(sid, awaited)
             results = []
             for child in awaited:
                 body = by_sender[child]
@@ -59,9 +54,9 @@ def wait_for_children(
             tx.consume(sid, awaited)
             turn.result_in(tx, rec, True, {"children": results}, rest)
             return "done"
-        tx.set_tool_call(rec.id, "waiting", job_id=turn.job_id)
+        tx.set_tool_call(rec.id, ToolCallState.WAITING, job_id=turn.job_id)
         turn.job_done(tx, WAITING)
-        tx.set_state(sid, SessionState.WAITING, "children")
+        tx.set_state(sid, SessionState.WAITING, Reason.CHILDREN)
         tx.checkpoint(sid, open_tool_calls=[rec.id, *remaining], awaited_children=awaited,
                       job_id=turn.job_id, attempt=turn.attempt)
     return WAITING
@@ -74,11 +69,11 @@ def hold_for_operator(turn: ModelTurn, rec: ToolCallRecord, remaining: list[str]
         tx.fence(turn.job_id, turn.attempt)
         tx.event("FR-EVT-SESS-TOOL-UNKNOWN-SIDE-EFFECT", sid, turn.job_id,
                  {"call_id": rec.id, "tool": rec.tool})
-        tx.set_job(turn.job_id, "failed", reason=Reason.UNKNOWN_SIDE_EFFECT.value)
+        tx.set_job(turn.job_id, JobState.FAILED, reason=Reason.UNKNOWN_SIDE_EFFECT.value)
         tx.event("FR-EVT-SESS-SCHED-FAILED", sid, turn.job_id, {
             "attempt": turn.attempt, "reason": Reason.UNKNOWN_SIDE_EFFECT.value,
             "error": f"tool call {rec.id} ({rec.tool}) has an intent and no result"})
-        tx.set_state(sid, SessionState.AWAITING_OPERATOR, Reason.UNKNOWN_SIDE_EFFECT.value)
+        tx.set_state(sid, SessionState.AWAITING_OPERATOR, Reason.UNKNOWN_SIDE_EFFECT)
         tx.checkpoint(sid, open_tool_calls=[rec.id, *remaining], awaited_children=(),
                       job_id=turn.job_id, attempt=turn.attempt)
     return HELD

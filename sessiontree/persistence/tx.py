@@ -24,7 +24,17 @@ from sessiontree.persistence.records import (
     ToolCallRecord,
 )
 from sessiontree.persistence.txbase import TxBase, span_id
-from sessiontree.states import TERMINAL_STATES, SessionState, check_transition
+from sessiontree.reasons import Reason
+from sessiontree.states import (
+    LIVE_JOB_STATES,
+    TERMINAL_STATES,
+    JobState,
+    SessionState,
+    ToolCallState,
+    check_call_transition,
+    check_job_transition,
+    check_transition,
+)
 
 _TERMINAL = tuple(sorted(s.value for s in TERMINAL_STATES))
 
@@ -153,6 +163,34 @@ class Tx(TxBase):
             job = self.enqueue(sid)
         return self.session(sid), job
 
+    def children_of(self, session_id: str, *, live_only: bool = False) -> list[SessionRecord]:
+        """The session's children in spawn order (only those not yet ended, if asked)."""
+        sql = 'SELECT "id" FROM "session" WHERE "parent_id" = ?'
+        params: tuple[Any, ...] = (session_id,)
+        if live_only:
+            sql += ' AND "state" NOT IN (?, ?, ?)'
+            params += _TERMINAL
+        ids = [r[0] for r in self._exec(sql + ' ORDER BY "spawn_index"', params).fetchall()]
+        return [self.session(i) for i in ids]
+
+    def child_ids(self, session_id: str) -> list[str]:
+        """Ids of all the session's children, in spawn order."""
+        cur = self._exec('SELECT "id" FROM "session" WHERE "parent_id" = ? ORDER BY "spawn_index"',
+                         (session_id,))
+        return [r[0] for r in cur.fetchall()]
+
+    def session_by_spawn_key(self, spawn_key: str) -> SessionRecord | None:
+        """The child a spawn call with this idempotency key created, if any."""
+        found = self._exec('SELECT "id" FROM "session" WHERE "spawn_key" = ?', (spawn_key,)).fetchone()
+        return None if found is None else self.session(found[0])
+
+    def sessions_in(self, states: tuple[SessionState, ...]) -> list[SessionRecord]:
+        """Every session in one of ``states``, oldest first."""
+        marks = ", ".join("?" * len(states))
+        cur = self._exec(f'SELECT "id" FROM "session" WHERE "state" IN ({marks}) '
+                         'ORDER BY "created_at", "id"', tuple(str(s) for s in states))
+        return [self.session(r[0]) for r in cur.fetchall()]
+
     def live_children(self, session_id: str) -> list[str]:
         """Ids of the session's children not yet in a terminal state, in spawn order."""
         cur = self._exec(
@@ -161,19 +199,38 @@ class Tx(TxBase):
         return [r[0] for r in cur.fetchall()]
 
     def set_state(
-        self, session_id: str, to_state: SessionState | str, reason: str | None = None,
-        *, summary: Any = None,
+        self, session_id: str, to_state: SessionState | str, reason: Reason | str | None = None,
     ) -> None:
-        """Move a session along the state machine; raise IllegalTransition if not legal.
+        """Move a session between live states; raise :class:`IllegalTransition` if the
+        state machine does not allow it. A session *ends* only through
+        :func:`sessiontree.actors.ending.end_session`, which calls :meth:`mark_ended`
+        and applies what ending entails in the same transaction."""
+        if str(to_state) in _TERMINAL:
+            raise StoreError(
+                f"session {session_id}: a session ends through actors.ending.end_session")
+        self._move(session_id, to_state, reason, None)
 
-        Moving to a terminal state also ends the session (see ``persistence.ending``):
-        its jobs are cancelled, its parent gets exactly one announce-back, and its live
-        children are cancelled.
-        """
+    def mark_ended(
+        self, session_id: str, to_state: SessionState, reason: Reason | str | None,
+        summary: Any = None,
+    ) -> SessionRecord:
+        """Write a session's move to a terminal state (row and event) and return it.
+
+        Only the row: the ending step (``actors.ending``) applies the rest."""
+        if not SessionState(to_state).terminal:
+            raise StoreError(f"{to_state} is not a terminal state")
+        self._move(session_id, to_state, reason, summary)
+        return self.session(session_id)
+
+    def _move(
+        self, session_id: str, to_state: SessionState | str, reason: Reason | str | None,
+        summary: Any,
+    ) -> None:
         row = self._row(session_id)
         from_state = row.state
         dst = check_transition(session_id, from_state, str(to_state))
-        fields: dict[str, Any] = {"state": dst.value, "state_reason": reason, "updated_at": self.now}
+        why = None if reason is None else str(reason)
+        fields: dict[str, Any] = {"state": dst.value, "state_reason": why, "updated_at": self.now}
         if summary is not None:
             fields["summary_hash"] = self.put(summary)
         if dst.terminal:
@@ -184,13 +241,9 @@ class Tx(TxBase):
             "FR-EVT-SESS-STATE",
             session_id,
             None,
-            {"from_state": from_state, "to_state": dst.value, "reason": reason},
+            {"from_state": from_state, "to_state": dst.value, "reason": why},
         )
         self.summary.states.append((session_id, dst.value))
-        if dst.terminal:
-            from sessiontree.persistence.ending import end_session
-
-            end_session(self, self.session(session_id))
 
     def charge(self, session_id: str, usage: Usage) -> Usage:
         row = self._row(session_id)
@@ -295,7 +348,7 @@ class Tx(TxBase):
         order = self._next_job_order()
         fields = {
             "id": job_id, "order": order, "session_id": session_id, "root_id": row.root_id,
-            "kind": "model_run", "state": "queued", "attempt": attempt, "provider": row.provider,
+            "kind": "model_run", "state": JobState.QUEUED.value, "attempt": attempt, "provider": row.provider,
             "not_before": not_before, "reason": None, "created_at": self.now,
             "started_at": None, "ended_at": None,
         }
@@ -311,6 +364,13 @@ class Tx(TxBase):
         self.summary.jobs.append(job)
         return job
 
+    def jobs_in(self, states: tuple[JobState, ...]) -> list[JobRecord]:
+        """Every job in one of ``states``, in enqueue order."""
+        marks = ", ".join("?" * len(states))
+        cur = self._exec(f'SELECT "id" FROM "job" WHERE "state" IN ({marks}) ORDER BY "order"',
+                         tuple(str(s) for s in states))
+        return [self.job(r[0]) for r in cur.fetchall()]
+
     def _job_row(self, job_id: str) -> Any:
         """The job's row as of now in this transaction (shared: read, don't keep)."""
         row = self._cached_row("job", job_id)
@@ -324,24 +384,26 @@ class Tx(TxBase):
     def fence(self, job_id: str, attempt: int) -> None:
         """Raise :class:`JobFenced` unless ``job_id`` is running at ``attempt``."""
         row = self._job_row(job_id)
-        if row.state != "running" or row.attempt != attempt:
+        if row.state != JobState.RUNNING or row.attempt != attempt:
             raise JobFenced(job_id, attempt, row.state)
 
-    def set_job(self, job_id: str, state: str, **fields: Any) -> None:
-        fields["state"] = state
-        if state == "running":
+    def set_job(self, job_id: str, state: JobState, **fields: Any) -> None:
+        """Move a job along its state machine (:data:`~sessiontree.states.JOB_TRANSITIONS`)."""
+        dst = check_job_transition(job_id, self._job_row(job_id).state, str(state))
+        fields["state"] = dst.value
+        if dst is JobState.RUNNING:
             fields["started_at"] = self.now
-        elif state in ("completed", "failed", "cancelled"):
+        elif dst.terminal:
             fields["ended_at"] = self.now
         self._update("job", fields, "id", job_id)
-        if state == "queued":
+        if dst is JobState.QUEUED:
             self.summary.jobs.append(self.job(job_id))
-        elif state == "cancelled":
+        elif dst is JobState.CANCELLED:
             self.summary.cancelled_jobs.append(job_id)
 
     def live_jobs(self, session_id: str) -> list[JobRecord]:
         cur = self._exec('SELECT * FROM "job" WHERE "session_id" = ? AND "state" IN (?, ?)',
-                         (session_id, "queued", "running"))
+                         (session_id, *LIVE_JOB_STATES))
         names = [d[0] for d in cur.description]
         return [convert.job(SimpleNamespace(**dict(zip(names, r, strict=True)))) for r in cur]
 
@@ -355,7 +417,7 @@ class Tx(TxBase):
             "id": call_id, "session_id": session_id, "job_id": job_id,
             "message_seq": message_seq, "idx": idx, "tool": tool, "args_hash": args_hash,
             "idempotency_key": f"idem_{span_id(session_id + ':' + call_id, 32)}",
-            "effect": effect, "state": "pending", "result_hash": None, "attempts": 0,
+            "effect": effect, "state": ToolCallState.PENDING.value, "result_hash": None, "attempts": 0,
             "created_at": self.now,
         }
         self._insert("tool_call", fields)
@@ -367,9 +429,15 @@ class Tx(TxBase):
             raise StoreError(f"unknown tool call {call_id}", call_id=call_id)
         return convert.tool_call(row)
 
-    def set_tool_call(self, call_id: str, state: str, **fields: Any) -> None:
-        fields["state"] = state
-        if state in ("done", "failed"):
+    def set_tool_call(self, call_id: str, state: ToolCallState, **fields: Any) -> None:
+        """Move a tool call along the journal's state machine
+        (:data:`~sessiontree.states.CALL_TRANSITIONS`)."""
+        cur = self._exec('SELECT "state" FROM "tool_call" WHERE "id" = ?', (call_id,)).fetchone()
+        if cur is None:
+            raise StoreError(f"unknown tool call {call_id}", call_id=call_id)
+        dst = check_call_transition(call_id, cur[0], str(state))
+        fields["state"] = dst.value
+        if dst.ended:
             fields["finished_at"] = self.now
         self._update("tool_call", fields, "id", call_id)
 
@@ -386,6 +454,19 @@ class Tx(TxBase):
         cur = self._exec('SELECT "sender_id" FROM "mailbox" WHERE "session_id" = ? AND "kind" = ?',
                          (session_id, "announce_back"))
         return {r[0] for r in cur}
+
+    def consumed_senders(self, session_id: str) -> set[str]:
+        """Senders whose posts to this mailbox were already consumed."""
+        cur = self._exec('SELECT "sender_id" FROM "mailbox" WHERE "session_id" = ? '
+                         'AND "consumed_at" IS NOT NULL', (session_id,))
+        return {r[0] for r in cur}
+
+    def posts_from(self, session_id: str, sender_ids: list[str]) -> dict[str, Any]:
+        """The bodies (parsed) posted to this mailbox by ``sender_ids``, by sender."""
+        marks = ", ".join("?" * len(sender_ids))
+        cur = self._exec(f'SELECT "sender_id", "body_hash" FROM "mailbox" WHERE "session_id" = ? '
+                         f'AND "sender_id" IN ({marks})', (session_id, *sender_ids))
+        return {sender: self.artifact_json(digest) for sender, digest in cur.fetchall()}
 
     def consume(self, session_id: str, sender_ids: list[str]) -> None:
         self.m.mailbox.update(consumed_at=self.now).where(

@@ -1,5 +1,2 @@
-"""The SchedulerActor (root of the supervision tree), limits, budgets, restart policy."""
-
-from sessiontree.supervision.limits import Limits, RestartPolicy
-
-__all__ = ["Limits", "RestartPolicy"]
+"""The SchedulerActor (root of the supervision tree): the queue, spawn, restart
+strategies, recovery and operator decisions."""

@@ -13,7 +13,8 @@ from typing import Any
 from sessiontree.actors.journal import write_tool_result
 from sessiontree.errors import InvalidInput, StoreError
 from sessiontree.persistence.store import Store
-from sessiontree.states import SessionState
+from sessiontree.reasons import Reason
+from sessiontree.states import SessionState, ToolCallState
 
 
 def resolve_call(store: Store, call_id: str, outcome: str, result: Any = None) -> str:
@@ -26,7 +27,7 @@ def resolve_call(store: Store, call_id: str, outcome: str, result: Any = None) -
         except StoreError:
             raise InvalidInput(f"unknown tool call {call_id!r}", call_id=call_id) from None
         session = tx.session(rec.session_id)
-        if rec.state != "intent" or session.state != SessionState.AWAITING_OPERATOR.value:
+        if rec.state != ToolCallState.INTENT or session.state != SessionState.AWAITING_OPERATOR.value:
             raise InvalidInput(
                 f"call {call_id} is {rec.state} in a {session.state} session; only a call "
                 "with an intent and no result, in a session awaiting an operator, is resolved",
@@ -44,7 +45,7 @@ def resolve_call(store: Store, call_id: str, outcome: str, result: Any = None) -
         tx.event("FR-EVT-SESS-TOOL-RESOLVED", session.id, None,
                  {"call_id": call_id, "outcome": outcome, "by": "operator"})
         remaining = [c for c in tx.latest_checkpoint(session.id).open_tool_calls if c != call_id]
-        tx.set_state(session.id, SessionState.QUEUED, "resolved")
+        tx.set_state(session.id, SessionState.QUEUED, Reason.RESOLVED)
         tx.checkpoint(session.id, open_tool_calls=remaining, awaited_children=(), job_id=None,
                       attempt=0)
         tx.enqueue(session.id)

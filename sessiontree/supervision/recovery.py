@@ -12,10 +12,14 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from sessiontree.persistence.store import Store
-from sessiontree.states import SessionState
+from sessiontree.reasons import Reason
+from sessiontree.states import JobState, SessionState
 
 
 class RecoveryReport(BaseModel):
+    """What :meth:`Runtime.open` found and did in a store left by a dead process
+    (``Runtime.recovery``)."""
+
     model_config = ConfigDict(frozen=True)
 
     requeued_jobs: list[str] = []
@@ -25,46 +29,45 @@ class RecoveryReport(BaseModel):
 
     @property
     def resumed_anything(self) -> bool:
+        """True if any session was resumed or any job is waiting to run."""
         return bool(self.resumed_sessions or self.queued_jobs)
 
 
 def recover(store: Store) -> RecoveryReport:
+    """Re-queue what a dead process left running (see the module docstring)."""
     requeued: list[str] = []
     resumed: list[str] = []
     with store.transaction() as tx:
-        for row in tx.m.job.select().where(tx.m.job.state == "running").order_by(tx.m.job.order):
-            session = tx.session(row.session_id)
+        for job in tx.jobs_in((JobState.RUNNING,)):
+            session = tx.session(job.session_id)
             checkpoint = tx.latest_checkpoint(session.id)
-            attempt = row.attempt + 1
-            tx.set_job(row.id, "queued", attempt=attempt, not_before=None)
-            if session.state == SessionState.RUNNING.value:
-                tx.set_state(session.id, SessionState.QUEUED, "recovered")
-            tx.event("FR-EVT-SESS-SCHED-RETRIED", session.id, row.id,
+            attempt = job.attempt + 1
+            tx.set_job(job.id, JobState.QUEUED, attempt=attempt, not_before=None)
+            if session.state == SessionState.RUNNING:
+                tx.set_state(session.id, SessionState.QUEUED, Reason.RECOVERED)
+            tx.event("FR-EVT-SESS-SCHED-RETRIED", session.id, job.id,
                      {"attempt": attempt, "delay": 0.0, "reason": "recovered"})
-            tx.event("FR-EVT-SESS-RECOVERED", session.id, row.id, {
+            tx.event("FR-EVT-SESS-RECOVERED", session.id, job.id, {
                 "from_state": session.state, "attempt": attempt,
                 "open_tool_calls": list(checkpoint.open_tool_calls),
             })
-            requeued.append(row.id)
+            requeued.append(job.id)
             resumed.append(session.id)
         # A session queued or running with no live job cannot happen through our own
         # transactions; if a store says so anyway, give it its run back.
-        live = {r.session_id for r in tx.m.job.select(tx.m.job.session_id).where(
-            tx.m.job.state.in_(["queued", "running"]))}
-        for srow in tx.m.session.select().where(
-            tx.m.session.state.in_([SessionState.QUEUED.value, SessionState.RUNNING.value])
-        ):
-            if srow.id in live:
+        live = {j.session_id for j in tx.jobs_in((JobState.QUEUED, JobState.RUNNING))}
+        for session in tx.sessions_in((SessionState.QUEUED, SessionState.RUNNING)):
+            if session.id in live:
                 continue
-            if srow.state == SessionState.RUNNING.value:
-                tx.set_state(srow.id, SessionState.QUEUED, "recovered")
-            job = tx.enqueue(srow.id)
-            tx.event("FR-EVT-SESS-RECOVERED", srow.id, job.id, {
-                "from_state": srow.state, "attempt": job.attempt, "open_tool_calls": [],
+            if session.state == SessionState.RUNNING:
+                tx.set_state(session.id, SessionState.QUEUED, Reason.RECOVERED)
+            new_job = tx.enqueue(session.id)
+            tx.event("FR-EVT-SESS-RECOVERED", session.id, new_job.id, {
+                "from_state": session.state, "attempt": new_job.attempt, "open_tool_calls": [],
             })
-            resumed.append(srow.id)
-    queued = len(store.jobs(states=["queued"]))
-    held = [s.id for s in store.sessions(states=[SessionState.AWAITING_OPERATOR.value])]
+            resumed.append(session.id)
+    queued = len(store.jobs(states=[JobState.QUEUED]))
+    held = [s.id for s in store.sessions(states=[SessionState.AWAITING_OPERATOR])]
     return RecoveryReport(
         requeued_jobs=requeued, resumed_sessions=resumed, queued_jobs=queued,
         awaiting_operator=held,

@@ -30,14 +30,17 @@ from typing import Any
 import pykka
 
 from sessiontree.actors.context import RuntimeContext
-from sessiontree.actors.messages import SessionSpawnRequest
+from sessiontree.actors.ending import end_session
+from sessiontree.actors.messages import ActorCrashed, JobFinished, RunJob
+from sessiontree.actors.session import SessionActor
 from sessiontree.actors.threads import simple_inbox
 from sessiontree.budget import Usage
 from sessiontree.cancellation import CancelToken
 from sessiontree.errors import StoreError
+from sessiontree.messages import SessionSpawnRequest
 from sessiontree.persistence.records import CommitSummary
 from sessiontree.reasons import Reason
-from sessiontree.states import SessionState
+from sessiontree.states import JobState, SessionState
 from sessiontree.supervision import restart, spawn
 from sessiontree.supervision.queue import FairQueue, QueuedJob
 
@@ -54,24 +57,10 @@ class JobsChanged:
 
 
 @dataclass(frozen=True)
-class JobFinished:
-    session_id: str
-    job_id: str
-    attempt: int
-    outcome: str
-
-
-@dataclass(frozen=True)
-class ActorCrashed:
-    session_id: str
-    job_id: str
-    attempt: int
-    error: BaseException
-
-
-@dataclass(frozen=True)
 class Wake:
-    pass
+    """Pump the queue; ``timer`` marks the scheduler's own timer firing."""
+
+    timer: bool = False
 
 
 @dataclass(frozen=True)
@@ -188,13 +177,13 @@ class SchedulerActor(pykka.ThreadingActor):
             self._finished(message)
         elif isinstance(message, ActorCrashed):
             self._release(message.session_id, message.job_id, message.attempt)
-            restart.on_crash(self, message)
+            self._crashed(message)
         elif isinstance(message, Spawn):
             return spawn.decide(self, message.request)
         elif isinstance(message, Cancel):
             self._cancel(message.session_id, message.reason)
         elif isinstance(message, Load):
-            for job in self.ctx.store.jobs(states=["queued"]):
+            for job in self.ctx.store.jobs(states=[JobState.QUEUED]):
                 self._push(QueuedJob(job.id, job.attempt, job.session_id, job.root_id,
                                      job.provider, job.order), job.not_before)
         elif isinstance(message, Stats):
@@ -203,7 +192,9 @@ class SchedulerActor(pykka.ThreadingActor):
             return SchedulerStats(**vars(self.stats))
         elif isinstance(message, Shutdown):
             return self._shutdown(message.timeout)
-        return None  # Wake: only the pump
+        elif isinstance(message, Wake) and message.timer:
+            self._timer_due = None  # the armed timer fired; the pump below re-arms it
+        return None
 
     # -- queue ------------------------------------------------------------------------
     def _push(self, job: QueuedJob, not_before: float | None) -> None:
@@ -211,7 +202,7 @@ class SchedulerActor(pykka.ThreadingActor):
 
     def _apply(self, summary: CommitSummary) -> None:
         for job in summary.jobs:
-            if job.state == "queued":
+            if job.state == JobState.QUEUED:
                 self._push(QueuedJob(job.id, job.attempt, job.session_id, job.root_id,
                                      job.provider, job.order), job.not_before)
         for job_id in summary.cancelled_jobs:
@@ -230,6 +221,16 @@ class SchedulerActor(pykka.ThreadingActor):
 
     def _finished(self, message: JobFinished) -> None:
         self._release(message.session_id, message.job_id, message.attempt)
+
+    def _crashed(self, message: ActorCrashed) -> None:
+        outcome = restart.apply_crash(self.ctx.store, self.ctx.limits.restart, message)
+        if outcome is None:
+            return
+        self._apply(outcome.summary)
+        for sib_id in outcome.restarted_siblings:
+            run = self.running.get(sib_id)
+            if run is not None:
+                run.token.cancel(Reason.SIBLING_RESTART.value)
 
     def _eligible(self, job: QueuedJob) -> bool:
         if job.session_id in self.running:
@@ -298,10 +299,9 @@ class SchedulerActor(pykka.ThreadingActor):
         me = self.actor_ref
         self._timer_due = due
 
-        def fire() -> None:
-            self._timer_due = None
+        def fire() -> None:  # on the clock's thread: only send a message
             with contextlib.suppress(pykka.ActorDeadError):
-                me.tell(Wake())
+                me.tell(Wake(timer=True))
 
         self._timer = self.ctx.clock.call_later(max(0.0, due - self.ctx.clock.now()), fire)
 
@@ -316,8 +316,6 @@ class SchedulerActor(pykka.ThreadingActor):
 
     def _dispatch(self, picked: list[Running]) -> None:
         """Check and mark every picked job running in one commit, then start its actor."""
-        from sessiontree.actors.session import RunJob, SessionActor
-
         started: list[Running] = []
         try:
             with self.ctx.store.transaction() as tx:
@@ -345,7 +343,7 @@ class SchedulerActor(pykka.ThreadingActor):
     def _dispatch_one(self, tx: Any, run: Running) -> bool:
         job_id, session_id, attempt = run.job_id, run.session_id, run.attempt
         row = tx.job(job_id)
-        if row.state != "queued" or row.attempt != attempt:
+        if row.state != JobState.QUEUED or row.attempt != attempt:
             return False  # cancelled or superseded meanwhile
         session = tx.session(session_id)
         if session.state != SessionState.QUEUED.value:
@@ -356,12 +354,12 @@ class SchedulerActor(pykka.ThreadingActor):
                      {"dimension": dimension,
                       "budget": session.budget.model_dump(mode="json"),
                       "spent": session.spent.model_dump(mode="json")})
-            tx.set_job(job_id, "failed", reason=Reason.BUDGET_EXCEEDED.value)
+            tx.set_job(job_id, JobState.FAILED, reason=Reason.BUDGET_EXCEEDED.value)
             tx.event("FR-EVT-SESS-SCHED-FAILED", session_id, job_id,
                      {"attempt": attempt, "reason": Reason.BUDGET_EXCEEDED.value})
-            tx.set_state(session_id, SessionState.FAILED, Reason.BUDGET_EXCEEDED.value)
+            end_session(tx, session_id, SessionState.FAILED, Reason.BUDGET_EXCEEDED)
             return False
-        tx.set_job(job_id, "running")
+        tx.set_job(job_id, JobState.RUNNING)
         tx.set_state(session_id, SessionState.RUNNING)
         tx.event("FR-EVT-SESS-SCHED-DISPATCHED", session_id, job_id,
                  {"attempt": attempt, "provider": run.provider,
@@ -378,7 +376,7 @@ class SchedulerActor(pykka.ThreadingActor):
             session = tx.session(session_id)
             if SessionState(session.state).terminal:
                 return
-            tx.set_state(session_id, SessionState.CANCELLED, reason)
+            end_session(tx, session_id, SessionState.CANCELLED, reason)
             summary = tx.summary
         # Apply now (not only when the listener's copy arrives) so the cancel is
         # visible to the caller as soon as this ask returns.

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sessiontree.actors.messages import SessionSpawnRequest, SessionSpawnResponse
 from sessiontree.budget import Budget
+from sessiontree.messages import SessionSpawnRequest, SessionSpawnResponse
 from sessiontree.persistence.records import SessionRecord
 from sessiontree.persistence.tx import Tx
 from sessiontree.reasons import Reason
@@ -64,9 +64,8 @@ def decide(sched: SchedulerActor, req: SessionSpawnRequest) -> SessionSpawnRespo
     with store.transaction() as tx:
         parent = tx.session(req.parent_id)
         if req.spawn_key is not None:
-            existing = tx.m.session.get_or_none(tx.m.session.spawn_key == req.spawn_key)
-            if existing is not None:  # the same spawn call, re-run after a crash
-                child = tx.session(existing.id)
+            child = tx.session_by_spawn_key(req.spawn_key)
+            if child is not None:  # the same spawn call, re-run after a crash
                 return SessionSpawnResponse(accepted=True, child_id=child.id, budget=child.budget)
         tx.event("FR-EVT-SESS-SPAWN-REQUESTED", parent.id, None, {
             "parent_id": parent.id, "role": req.role, "depth": parent.depth + 1,

@@ -1,0 +1,88 @@
+"""Ending a session: one named step, applied in the transaction that ends it.
+
+:func:`end_session` is the only way a session reaches a terminal state. In the same
+transaction, and in this order:
+
+1. the session's row moves to its terminal state (``Tx.mark_ended``);
+2. its live children end ``cancelled`` / ``parent_ended`` (each through this same step,
+   in reverse spawn order), so no orphan keeps spending;
+3. its queued and running jobs are cancelled in the store (a running attempt is fenced:
+   its actor's next commit is refused and its late result discarded);
+4. its spend rolls up to its parent and its unused carve returns to it;
+5. its parent's persisted mailbox gets exactly one ``SessionAnnounceBack`` (a unique
+   index makes a second one impossible), and a parent waiting for exactly these
+   children is queued again.
+
+It lives with the actors, above ``persistence``: it is supervision's policy written
+through persistence verbs, not a cascade hidden in a setter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sessiontree.budget import Usage
+from sessiontree.messages import SessionAnnounceBack
+from sessiontree.persistence.tx import Tx
+from sessiontree.reasons import Reason
+from sessiontree.states import JobState, SessionState
+
+
+def end_session(
+    tx: Tx, session_id: str, state: SessionState, reason: Reason | str | None,
+    *, summary: Any = None,
+) -> None:
+    """End ``session_id`` in ``state`` (terminal) with ``reason``; see the module docstring.
+
+    Raises :class:`~sessiontree.errors.IllegalTransition` if the session already ended.
+    """
+    ended = tx.mark_ended(session_id, state, reason, summary)
+    for child_id in reversed(tx.live_children(ended.id)):
+        end_session(tx, child_id, SessionState.CANCELLED, Reason.PARENT_ENDED)
+    why = ended.state_reason or ended.state
+    for job in tx.live_jobs(ended.id):
+        tx.set_job(job.id, JobState.CANCELLED, reason=why)
+        tx.event("FR-EVT-SESS-SCHED-CANCELLED", ended.id, job.id, {
+            "attempt": job.attempt, "reason": why,
+            "was_running": job.state == JobState.RUNNING,
+        })
+    if ended.parent_id is not None:
+        _announce(tx, tx.session(ended.id))  # re-read: the children's roll-ups changed it
+
+
+def _announce(tx: Tx, ended: Any) -> None:
+    parent = tx.session(ended.parent_id)
+    # Conservative: budget still carved to children being cancelled counts as spent.
+    subtree = ended.usage + ended.children_spent + ended.carved
+    carved = parent.carved.model_dump()
+    for key, value in ended.budget.as_usage().model_dump().items():
+        carved[key] = max(0, carved[key] - value) if isinstance(value, int) else max(
+            0.0, carved[key] - value
+        )
+    tx.update_session(
+        parent.id, carved=Usage(**carved), children_spent=parent.children_spent + subtree
+    )
+    announce = SessionAnnounceBack(
+        child_id=ended.id,
+        parent_id=parent.id,
+        status=ended.state,
+        reason=ended.state_reason,
+        summary_hash=ended.summary_hash,
+        usage=subtree,
+    )
+    if not tx.post(parent.id, "announce_back", ended.id, announce.model_dump(mode="json")):
+        return
+    tx.update_session(ended.id, announced=True)
+    tx.event("FR-EVT-SESS-SPAWN-ANNOUNCED", ended.id, None, {
+        "parent_id": parent.id,
+        "child_id": ended.id,
+        "status": ended.state,
+        "reason": ended.state_reason,
+        "summary_hash": ended.summary_hash,
+        "usage": subtree.model_dump(mode="json"),
+    })
+    if parent.state == SessionState.WAITING.value:
+        awaited = set(tx.latest_checkpoint(parent.id).awaited_children)
+        if awaited and awaited <= tx.announced_children(parent.id):
+            tx.set_state(parent.id, SessionState.QUEUED, Reason.CHILDREN_ANNOUNCED)
+            tx.enqueue(parent.id)
