@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "research_tree.py"
+EXAMPLE = ROOT / "examples" / "research_tree.py"  # runs sessiontree/console/demo.py
 EVENTS_PER_CHILD = 44  # a full 20-child run commits ~900 events; kill inside that span
 
 

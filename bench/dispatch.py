@@ -61,8 +61,8 @@ def _until_completed(rt: st.Runtime, count: int) -> tuple[threading.Event, Calla
                     if seen[0] >= count:
                         done.set()
 
-    rt.store.add_listener(on_commit)  # type: ignore[arg-type]
-    return done, lambda: rt.store.remove_listener(on_commit)  # type: ignore[arg-type]
+    rt._store.add_listener(on_commit)  # type: ignore[arg-type]
+    return done, lambda: rt._store.remove_listener(on_commit)  # type: ignore[arg-type]
 
 
 def runs_per_second(directory: Path, sessions: int, turns: int) -> float:

@@ -52,14 +52,14 @@ def main(argv: list[str] | None = None) -> int:
             nonlocal peak_threads
             peak_threads = max(peak_threads, threading.active_count())
 
-        rt.store.add_listener(on_commit)  # type: ignore[arg-type]
+        rt._store.add_listener(on_commit)  # type: ignore[arg-type]
         ids = [rt.create_session("hold a child", provider="parent", capabilities=["session.spawn"])
                for _ in range(args.parents)]
         created = time.perf_counter() - started
         for sid in ids:
             rt.wait_state(sid, "waiting", timeout=600)
         held = time.perf_counter() - started
-        states = Counter(s.state for s in rt.store.sessions())
+        states = Counter(s.state for s in rt.sessions())
         threads = threading.active_count()
         rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         total = sum(states.values())
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         print("holds 20,000 sessions, 10,000 waiting, under 200 threads:" if args.parents == 10_000
               else "holds the sessions under 200 threads:", "yes" if ok else "NO")
         gate.set()
-        rt.store.remove_listener(on_commit)  # type: ignore[arg-type]
+        rt._store.remove_listener(on_commit)  # type: ignore[arg-type]
     return 0 if ok else 1
 
 

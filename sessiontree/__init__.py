@@ -3,6 +3,7 @@ actors. Import from here; everything else is internal."""
 
 import logging
 
+from sessiontree._version import __version__ as __version__
 from sessiontree.budget import Budget, Usage
 from sessiontree.cancellation import Cancelled, CancelToken
 from sessiontree.errors import (
@@ -48,7 +49,6 @@ from sessiontree.views import SessionInfo, SessionNode
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-__version__ = "0.1.0"
 
 __all__ = [
     "Budget",

@@ -13,6 +13,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable
+from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -28,18 +29,33 @@ from sessiontree.limits import Limits
 from sessiontree.messages import SessionSpawnRequest, SessionSpawnResponse
 from sessiontree.persistence import lease
 from sessiontree.persistence.engine import open_store
-from sessiontree.persistence.records import CommitSummary, EventRecord, MessageRecord
+from sessiontree.persistence.records import CommitSummary
 from sessiontree.persistence.store import Store
 from sessiontree.providers.base import Provider
 from sessiontree.reasons import Reason
-from sessiontree.states import SessionState
+from sessiontree.states import JobState, SessionState, ToolCallState
 from sessiontree.supervision import scheduler as sch
 from sessiontree.supervision.recovery import RecoveryReport, recover
 from sessiontree.supervision.scheduler import SchedulerActor, SchedulerStats
 from sessiontree.tools.builtin import BUILTIN_TOOLS
 from sessiontree.tools.gate import ToolGate
 from sessiontree.tools.registry import Tool, ToolRegistry
-from sessiontree.views import SessionInfo, SessionNode, build_forest, info
+from sessiontree.views import (
+    EventInfo,
+    JobInfo,
+    MailboxPost,
+    MessageInfo,
+    SessionInfo,
+    SessionNode,
+    ToolCallInfo,
+    build_forest,
+    event_info,
+    info,
+    job_info,
+    mailbox_post,
+    message_info,
+    tool_call_info,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +80,7 @@ class Runtime:
     """A running sessiontree: one store, one SchedulerActor, its session actors."""
 
     def __init__(self, store: Store, ctx: RuntimeContext, owner_id: str, lease_ttl: float):
-        self.store = store
+        self._store = store  # private: hosts read through the typed methods below
         self._ctx = ctx
         self._owner_id = owner_id
         self._lease_ttl = lease_ttl
@@ -135,7 +151,7 @@ class Runtime:
         ctx = self._ctx
         ctx.spawn_port = _SpawnPort(ctx)
         ctx.scheduler = SchedulerActor.start(ctx)
-        self.store.add_listener(self._on_commit)
+        self._store.add_listener(self._on_commit)
         ctx.scheduler.ask(sch.Load(), timeout=ASK_TIMEOUT)
         self._heartbeat = threading.Thread(
             target=self._beat, name="sessiontree-lease", daemon=True
@@ -145,8 +161,8 @@ class Runtime:
     def _beat(self) -> None:
         while not self._stop_heartbeat.wait(self._lease_ttl / 3):
             try:
-                if not lease.heartbeat(self.store, self._owner_id):
-                    log.error("store lease lost: another process took over %s", self.store.path)
+                if not lease.heartbeat(self._store, self._owner_id):
+                    log.error("store lease lost: another process took over %s", self._store.path)
             except Exception:
                 log.exception("lease heartbeat failed")
 
@@ -188,12 +204,12 @@ class Runtime:
             except (pykka.ActorDeadError, pykka.Timeout):
                 log.warning("scheduler did not stop cleanly")
         self._ctx.actor_threads.close(timeout)
-        self.store.remove_listener(self._on_commit)
+        self._store.remove_listener(self._on_commit)
         self._stop_heartbeat.set()
         if self._heartbeat is not None:
             self._heartbeat.join(timeout)
-        lease.release(self.store, self._owner_id)
-        self.store.close()
+        lease.release(self._store, self._owner_id)
+        self._store.close()
         with self._changed:
             self._generation += 1
             self._changed.notify_all()
@@ -223,6 +239,18 @@ class Runtime:
     def register_tool(self, tool: Tool) -> None:
         self._check_open()
         self._ctx.tools.register(tool)
+
+    def on_change(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback()`` after every committed write to the store (a state change,
+        a message, an event...). It runs on the committing thread, so it must be cheap,
+        thread-safe and must not call back into the runtime; set an Event or notify a
+        Condition there. Returns a function that removes the callback."""
+
+        def heard(_summary: CommitSummary) -> None:
+            callback()
+
+        self._store.add_listener(heard)
+        return lambda: self._store.remove_listener(heard)
 
     @property
     def limits(self) -> Limits:
@@ -280,7 +308,7 @@ class Runtime:
             if not path.is_dir():
                 raise InvalidInput(f"workspace {path} is not a directory")
             ws = str(path.resolve())
-        with self.store.transaction() as tx:
+        with self._store.transaction() as tx:
             session, _ = tx.create_session(
                 role=role, provider=provider, model=model, budget=budget_v,
                 capabilities=caps, workspace=ws, max_children=max_children,
@@ -298,7 +326,7 @@ class Runtime:
     def enqueue(self, session_id: str) -> str:
         """Queue the first model_run of a session created with ``start=False``."""
         self._check_open()
-        with self.store.transaction() as tx:
+        with self._store.transaction() as tx:
             tx.set_state(session_id, SessionState.QUEUED, Reason.ENQUEUED)
             return tx.enqueue(session_id).id
 
@@ -306,7 +334,7 @@ class Runtime:
         """Cancel a session and its subtree. A queued run is dropped at once; a running
         one is cancelled cooperatively (its late result is discarded). Idempotent."""
         self._check_open()
-        self.store.session(session_id)  # UnknownSession for a bad id
+        self._store.session(session_id)  # UnknownSession for a bad id
         self._ctx.scheduler.ask(sch.Cancel(session_id, reason), timeout=ASK_TIMEOUT)
 
     def resolve(self, call_id: str, outcome: str, result: Any = None) -> None:
@@ -314,11 +342,11 @@ class Runtime:
         self._check_open()
         from sessiontree.supervision.operator import resolve_call
 
-        resolve_call(self.store, call_id, outcome, result)
+        resolve_call(self._store, call_id, outcome, result)
 
     def wait(self, session_id: str, timeout: float | None = None) -> SessionInfo:
         """Block until the session is terminal; return it. Raises :class:`WaitTimeout`."""
-        self.store.session(session_id)
+        self._store.session(session_id)
         return self._wait_for(lambda: self._terminal(session_id), session_id, timeout)
 
     def _terminal(self, session_id: str) -> SessionInfo | None:
@@ -359,23 +387,97 @@ class Runtime:
 
     # -- reading ----------------------------------------------------------------------
     def session(self, session_id: str) -> SessionInfo:
-        return info(self.store, self.store.session(session_id))
+        """The session as it is now. Raises :class:`UnknownSession`."""
+        return info(self._store, self._store.session(session_id))
 
     def tree(self, root_id: str | None = None) -> list[SessionNode]:
-        """The session forest (or one root's tree), children in spawn order."""
+        """The session forest (or the tree that holds ``root_id``), children in spawn
+        order, each node with its summary once it completed."""
         if root_id is not None:
-            root = self.store.session(root_id)
-            return build_forest(self.store, self.store.sessions(root_id=root.root_id))
-        return build_forest(self.store, self.store.sessions())
+            root = self._store.session(root_id)
+            return build_forest(self._store, self._store.sessions(root_id=root.root_id))
+        return build_forest(self._store, self._store.sessions())
 
-    def messages(self, session_id: str) -> list[MessageRecord]:
-        self.store.session(session_id)
-        return self.store.messages(session_id)
+    def sessions(
+        self, *, root_id: str | None = None, states: Iterable[SessionState | str] | None = None
+    ) -> list[SessionInfo]:
+        """Sessions, oldest first: every one, or one tree's (``root_id``), optionally only
+        those in ``states``. Summaries are not read (use :meth:`session` or :meth:`tree`)."""
+        if root_id is not None:
+            root_id = self._store.session(root_id).root_id
+        return [info(self._store, r, with_summary=False) for r in self._store.sessions(
+            root_id=root_id, states=_states(SessionState, states, "session states"))]
 
-    def events(self, **filters: Any) -> list[EventRecord]:
-        return self.store.events(**filters)
+    def children(self, session_id: str) -> list[SessionInfo]:
+        """The session's children, in spawn order. Raises :class:`UnknownSession`."""
+        self._store.session(session_id)
+        return [info(self._store, r) for r in self._store.children(session_id)]
+
+    def messages(self, session_id: str) -> list[MessageInfo]:
+        """The session's history in order. Raises :class:`UnknownSession`."""
+        self._store.session(session_id)
+        return [message_info(m) for m in self._store.messages(session_id)]
+
+    def jobs(
+        self, session_id: str | None = None, *, states: Iterable[JobState | str] | None = None
+    ) -> list[JobInfo]:
+        """model_run jobs in enqueue order: one session's (or all), optionally only
+        those in ``states``."""
+        if session_id is not None:
+            self._store.session(session_id)
+        return [job_info(j) for j in self._store.jobs(
+            session_id=session_id, states=_states(JobState, states, "job states"))]
+
+    def tool_calls(
+        self, session_id: str | None = None, *,
+        states: Iterable[ToolCallState | str] | None = None,
+    ) -> list[ToolCallInfo]:
+        """The tool-call journal: one session's calls (or all), in the order the model
+        asked for them, optionally only those in ``states``."""
+        if session_id is not None:
+            self._store.session(session_id)
+        return [tool_call_info(c) for c in self._store.tool_calls(
+            session_id, states=_states(ToolCallState, states, "tool-call states"))]
+
+    def mailbox(self, session_id: str) -> list[MailboxPost]:
+        """What was posted to the session's persisted mailbox (announce-backs)."""
+        self._store.session(session_id)
+        return [mailbox_post(p) for p in self._store.mailbox(session_id)]
+
+    def events(
+        self, *, session_id: str | None = None, root_id: str | None = None,
+        type_prefix: str | None = None, after: int = 0, limit: int | None = None,
+    ) -> list[EventInfo]:
+        """Flight Recorder events in the order they were written, filtered by session
+        (``model_session_id``), by tree (``root_id``), by type prefix (e.g.
+        ``"FR-EVT-SESS-SPAWN-"``), after a sequence number (``EventInfo.seq``), at most
+        ``limit``. Raises :class:`InvalidInput` for a bad filter value."""
+        for name, value in (("session_id", session_id), ("root_id", root_id),
+                            ("type_prefix", type_prefix)):
+            if value is not None and not isinstance(value, str):
+                raise InvalidInput(f"{name} must be a str")
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            raise InvalidInput("after must be an int >= 0")
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+            raise InvalidInput("limit must be an int >= 0")
+        return [event_info(e) for e in self._store.events(
+            session_id=session_id, root_id=root_id, type_prefix=type_prefix, after=after,
+            limit=limit)]
 
     def stats(self) -> SchedulerStats:
+        """The scheduler's counters now: running and queued jobs, the most that ran at
+        once, dispatches so far, the most that ran at once per provider."""
         self._check_open()
         stats: SchedulerStats = self._ctx.scheduler.ask(sch.Stats(), timeout=ASK_TIMEOUT)
         return stats
+
+
+def _states(enum: type[StrEnum], states: Iterable[Any] | None, what: str) -> list[str] | None:
+    if states is None:
+        return None
+    if isinstance(states, str):
+        states = [states]
+    try:
+        return [enum(s).value for s in states]
+    except ValueError as exc:
+        raise InvalidInput(f"unknown {what}: {exc}") from None

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sessiontree.clock import ManualClock
+from sessiontree.persistence.faults import disk_full_error
 from sessiontree.persistence.store import Store
 from sessiontree.providers.scripted import ScriptedProvider, ScriptTurn, call, reply
 from sessiontree.runtime import Runtime
@@ -30,9 +30,9 @@ class Commits:
     def __init__(self, rt: Runtime) -> None:
         self._cond = threading.Condition()
         self._generation = 0
-        rt.store.add_listener(self._heard)
+        rt.on_change(self._heard)
 
-    def _heard(self, _summary: object) -> None:
+    def _heard(self) -> None:
         with self._cond:
             self._generation += 1
             self._cond.notify_all()
@@ -115,7 +115,8 @@ class FaultPlan:
 
 
 def disk_full(step: str, facts: dict[str, Any]) -> BaseException:
-    return sqlite3.OperationalError("database or disk is full")
+    """A :class:`FaultPlan` error factory: the store's real full-disk error."""
+    return disk_full_error()
 
 
 __all__ = [

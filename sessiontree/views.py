@@ -1,4 +1,8 @@
-"""Public, read-only views of sessions and trees (pydantic, JSON-ready)."""
+"""Public, read-only views of what the store holds (pydantic, frozen, JSON-ready).
+
+The runtime's reads return these, never the store's own records: a view is a stable
+contract; a record is an implementation detail that may change with the schema.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,34 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from sessiontree.budget import Budget, Usage
-from sessiontree.persistence.records import SessionRecord
+from sessiontree.persistence.records import (
+    EventRecord,
+    JobRecord,
+    MailboxEntry,
+    MessageRecord,
+    SessionRecord,
+    ToolCallRecord,
+)
 from sessiontree.persistence.store import Store
+from sessiontree.states import JobState, SessionState, ToolCallState
 
 
-class SessionInfo(BaseModel):
+class _View(BaseModel):
     model_config = ConfigDict(frozen=True)
+
+
+class SessionInfo(_View):
+    """One session as the host sees it. ``spent`` is its own usage plus what its ended
+    children's subtrees spent plus what its live children hold; ``summary`` is its
+    final answer once it completed (``None`` before, and for sessions that failed);
+    ``meta`` is what the host gave at creation."""
 
     id: str
     parent_id: str | None
     root_id: str
     depth: int
     role: str
-    state: str
+    state: SessionState
     reason: str | None
     provider: str
     model: str
@@ -31,39 +50,121 @@ class SessionInfo(BaseModel):
     workspace: str | None
     created_at: float
     ended_at: float | None
+    meta: dict[str, Any] = {}
     summary: str | None = None
 
     @property
     def terminal(self) -> bool:
-        return self.state in ("completed", "failed", "cancelled")
+        """True once the session ended (``completed``, ``failed`` or ``cancelled``)."""
+        return self.state.terminal
 
 
-class SessionNode(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class SessionNode(_View):
+    """A session and its children (in spawn order): one node of :meth:`Runtime.tree`."""
 
     session: SessionInfo
     children: list[SessionNode] = []
 
     def as_json(self) -> dict[str, Any]:
+        """The subtree as plain JSON (what ``sessiontree tree --json`` prints)."""
         s = self.session
         return {
             "id": s.id,
             "parent_id": s.parent_id,
             "role": s.role,
-            "state": s.state,
+            "state": s.state.value,
             "reason": s.reason,
             "depth": s.depth,
             "usage": s.usage.model_dump(mode="json"),
             "spent": s.spent.model_dump(mode="json"),
             "budget": s.budget.model_dump(mode="json"),
+            "summary": s.summary,
             "children": [c.as_json() for c in self.children],
         }
 
     def walk(self) -> list[SessionInfo]:
+        """This node's session and every descendant, depth first, in spawn order."""
         out = [self.session]
         for child in self.children:
             out.extend(child.walk())
         return out
+
+
+class JobInfo(_View):
+    """One model_run job: ``attempt`` grows with every restart or recovery."""
+
+    id: str
+    session_id: str
+    root_id: str
+    state: JobState
+    attempt: int
+    provider: str
+    not_before: float | None
+    reason: str | None
+    created_at: float
+
+
+class ToolCallInfo(_View):
+    """One tool call of the journal (intent before the tool ran, result after)."""
+
+    id: str
+    session_id: str
+    job_id: str | None
+    message_seq: int
+    idx: int
+    tool: str
+    effect: str
+    state: ToolCallState
+    attempts: int
+    idempotency_key: str
+    args_hash: str
+    result_hash: str | None
+
+
+class MessageInfo(_View):
+    """One message of a session's history, with its place in the hash chain and its
+    trust (``untrusted`` for tool results and anything else from outside)."""
+
+    session_id: str
+    seq: int
+    role: str
+    body: dict[str, Any]
+    trust: str
+    provenance: dict[str, Any]
+    artifact_hash: str
+    chain_hash: str
+    created_at: float
+
+
+class MailboxPost(_View):
+    """One post in a session's persisted mailbox (an announce-back, today)."""
+
+    session_id: str
+    kind: str
+    sender_id: str
+    body: dict[str, Any]
+    created_at: float
+    consumed_at: float | None
+
+
+class EventInfo(_View):
+    """One Flight Recorder event. ``seq`` orders events in the store (use it as
+    ``after=`` to read on); ``payload`` fits the schema registered for ``type``."""
+
+    seq: int
+    event_id: str
+    ts: float
+    type: str
+    model_session_id: str | None
+    root_id: str | None
+    job_id: str | None
+    trace_id: str | None
+    span_id: str | None
+    payload: dict[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        """The event as one JSON object (a line of ``sessiontree events --json``)."""
+        return self.model_dump(mode="json", exclude={"seq"})
 
 
 def info(store: Store, record: SessionRecord, *, with_summary: bool = True) -> SessionInfo:
@@ -76,7 +177,7 @@ def info(store: Store, record: SessionRecord, *, with_summary: bool = True) -> S
         root_id=record.root_id,
         depth=record.depth,
         role=record.role,
-        state=record.state,
+        state=SessionState(record.state),
         reason=record.state_reason,
         provider=record.provider,
         model=record.model,
@@ -88,12 +189,16 @@ def info(store: Store, record: SessionRecord, *, with_summary: bool = True) -> S
         workspace=record.workspace,
         created_at=record.created_at,
         ended_at=record.ended_at,
+        meta=record.meta,
         summary=summary,
     )
 
 
-def build_forest(store: Store, records: list[SessionRecord]) -> list[SessionNode]:
-    """Nest sessions under their parents; roots (or orphans of the selection) on top."""
+def build_forest(
+    store: Store, records: list[SessionRecord], *, with_summary: bool = True
+) -> list[SessionNode]:
+    """Nest sessions under their parents; roots (or orphans of the selection) on top.
+    ``with_summary=False`` skips reading each ended session's answer (live views)."""
     by_parent: dict[str | None, list[SessionRecord]] = {}
     ids = {r.id for r in records}
     for r in records:
@@ -102,7 +207,38 @@ def build_forest(store: Store, records: list[SessionRecord]) -> list[SessionNode
 
     def node(r: SessionRecord) -> SessionNode:
         kids = sorted(by_parent.get(r.id, []), key=lambda c: c.spawn_index)
-        return SessionNode(session=info(store, r, with_summary=False),
+        return SessionNode(session=info(store, r, with_summary=with_summary),
                            children=[node(k) for k in kids])
 
     return [node(r) for r in by_parent.get(None, [])]
+
+
+def job_info(r: JobRecord) -> JobInfo:
+    return JobInfo(id=r.id, session_id=r.session_id, root_id=r.root_id, state=JobState(r.state),
+                   attempt=r.attempt, provider=r.provider, not_before=r.not_before,
+                   reason=r.reason, created_at=r.created_at)
+
+
+def tool_call_info(r: ToolCallRecord) -> ToolCallInfo:
+    return ToolCallInfo(
+        id=r.id, session_id=r.session_id, job_id=r.job_id, message_seq=r.message_seq,
+        idx=r.idx, tool=r.tool, effect=r.effect, state=ToolCallState(r.state),
+        attempts=r.attempts, idempotency_key=r.idempotency_key, args_hash=r.args_hash,
+        result_hash=r.result_hash)
+
+
+def message_info(r: MessageRecord) -> MessageInfo:
+    return MessageInfo(session_id=r.session_id, seq=r.seq, role=r.role, body=r.body,
+                       trust=r.trust, provenance=r.provenance, artifact_hash=r.artifact_hash,
+                       chain_hash=r.chain_hash, created_at=r.created_at)
+
+
+def mailbox_post(r: MailboxEntry) -> MailboxPost:
+    return MailboxPost(session_id=r.session_id, kind=r.kind, sender_id=r.sender_id, body=r.body,
+                       created_at=r.created_at, consumed_at=r.consumed_at)
+
+
+def event_info(r: EventRecord) -> EventInfo:
+    return EventInfo(seq=r.seq, event_id=r.event_id, ts=r.ts, type=r.type,
+                     model_session_id=r.model_session_id, root_id=r.root_id, job_id=r.job_id,
+                     trace_id=r.trace_id, span_id=r.span_id, payload=r.payload)

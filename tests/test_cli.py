@@ -14,11 +14,13 @@ from typing import Any
 import pytest
 
 import sessiontree as st
-from sessiontree.console.cli import example_path, load_module_from_file, main
+from sessiontree.console import demo as demo_module
+from sessiontree.console._common import load_module_from_file
+from sessiontree.console.cli import main
 from sessiontree.persistence import open_store
 from sessiontree.testing import FaultPlan
 
-EXAMPLE = example_path()
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "research_tree.py"
 
 
 @dataclass
@@ -56,7 +58,7 @@ def tree_json(db: Path) -> list[dict[str, Any]]:
 
 
 def example_module() -> Any:
-    return load_module_from_file(EXAMPLE, "sessiontree_demo_research_tree")
+    return demo_module
 
 
 def interrupted_demo(db: Path, workspace: Path) -> str:
@@ -280,7 +282,7 @@ def test_resolve_decides_a_held_call_and_recover_then_finishes_the_session(tmp_p
     with st.Runtime.open(db, setup=setup, limits=limits, fault_hook=crash_after_send) as rt:
         sid = rt.create_session("notify ops")
         assert rt.wait_state(sid, "awaiting_operator", timeout=30).state == "awaiting_operator"
-        [held] = rt.store.tool_calls(sid, states=["intent"])
+        [held] = rt.tool_calls(sid, states=["intent"])
 
     report = cli("recover", "--db", db, "--app", f"{app}:setup")
     assert report.code == 0, report.err
@@ -328,7 +330,7 @@ def test_an_unknown_session_is_named_on_stderr(demo: tuple[Path, Path, Run]) -> 
     ("no_colon", "--app must be MODULE:ATTR or FILE.py:ATTR"),
     ("no_such_module_xyz:setup", "cannot load app no_such_module_xyz:setup: ModuleNotFoundError"),
     (f"{EXAMPLE}:no_such_attr", "has no attribute 'no_such_attr'"),
-    (f"{EXAMPLE}:DEMO", "is not callable"),
+    (f"{EXAMPLE}:__doc__", "is not callable"),
 ])
 def test_a_bad_app_path_is_one_line_on_stderr(
     demo: tuple[Path, Path, Run], app: str, message: str,

@@ -91,7 +91,7 @@ def test_a_provider_returning_garbage_is_supervised_not_fatal(db_path: Path) -> 
 
 def test_an_unregistered_event_type_or_bad_payload_is_rejected(db_path: Path) -> None:
     with st.Runtime.open(db_path) as rt:
-        with pytest.raises(st.InvalidInput), rt.store.transaction() as tx:
+        with pytest.raises(st.InvalidInput), rt._store.transaction() as tx:
             tx.event("FR-EVT-NOT-A-THING", None, None, {})
-        with pytest.raises(st.InvalidInput), rt.store.transaction() as tx:
+        with pytest.raises(st.InvalidInput), rt._store.transaction() as tx:
             tx.event("FR-EVT-SESS-STATE", None, None, {"from_state": 1})

@@ -59,7 +59,7 @@ def open_rt(
 ) -> st.Runtime:
     rt = st.Runtime.open(db, providers=[st.ScriptedProvider(policy)], tools=tools, clock=clock,
                          fault_hook=fault_hook, lease_ttl=3600)
-    recorder.store = rt.store
+    recorder.store = rt._store
     return rt
 
 
@@ -86,7 +86,7 @@ def test_intent_commits_before_the_tool_runs_and_the_result_after(
         sid = rt.create_session("t")
         done = rt.wait(sid, timeout=WAIT)
 
-        (call,) = rt.store.tool_calls(sid)
+        (call,) = rt.tool_calls(sid)
         assert [r["journal"] for r in rec.runs] == ["intent"]  # what the store said mid-run
         assert (call.state, call.attempts, call.effect) == ("done", 1, effect)
         journal = event_types(rt, sid, "FR-EVT-SESS-TOOL-")
@@ -116,7 +116,7 @@ def test_every_call_of_a_turn_is_journaled_before_it_runs(
         rt.wait(sid, timeout=WAIT)
         assert [(r["tool"], r["journal"], r["attempt"]) for r in rec.runs] == [
             ("a", "intent", 1), ("b", "intent", 1)]
-        calls = rt.store.tool_calls(sid)
+        calls = rt.tool_calls(sid)
         assert [(c.tool, c.state, c.attempts) for c in calls] == [("a", "done", 1), ("b", "done", 1)]
         journal = [(t, p["call_id"]) for t, p in event_types(rt, sid, "FR-EVT-SESS-TOOL-")]
         a, b = (c.id for c in calls)
@@ -137,7 +137,7 @@ def test_call_cut_off_before_its_result_reruns_with_the_same_idempotency_key(
         restart_once(rt, clock, sid)
         done = rt.wait(sid, timeout=WAIT)
 
-        (call,) = rt.store.tool_calls(sid)
+        (call,) = rt.tool_calls(sid)
         assert done.state == "completed"
         assert [(r["call_id"], r["attempt"], r["key"]) for r in rec.runs] == [
             (call.id, 1, call.idempotency_key), (call.id, 2, call.idempotency_key)]
@@ -169,15 +169,15 @@ def test_side_effecting_call_cut_off_before_its_result_is_held_for_an_operator(
     rt, sid = hold_side_effect(db_path, rec, clock)
     with rt:
         held = rt.session(sid)
-        (call,) = rt.store.tool_calls(sid)
+        (call,) = rt.tool_calls(sid)
         assert (held.state, held.reason) == ("awaiting_operator", "unknown_side_effect")
         assert len(rec.runs) == 1
         assert call.state == "intent"
         (unknown,) = [p for _, p in event_types(rt, sid, "FR-EVT-SESS-TOOL-UNKNOWN-SIDE-EFFECT")]
         assert unknown == {"call_id": call.id, "tool": "send"}
-        assert [(j.state, j.attempt, j.reason) for j in rt.store.jobs(session_id=sid)] == [
+        assert [(j.state, j.attempt, j.reason) for j in rt.jobs(session_id=sid)] == [
             ("failed", 2, "unknown_side_effect")]
-        assert rt.store.checkpoint(sid).open_tool_calls == (call.id,)
+        assert rt._store.checkpoint(sid).open_tool_calls == (call.id,)
         clock.advance(60)  # nothing is waiting to retry it
         assert rt.session(sid).state == "awaiting_operator"
         assert len(rec.runs) == 1
@@ -190,13 +190,13 @@ def test_resolving_a_held_call_as_done_resumes_without_running_the_tool_again(
     rec = Recorder()
     rt, sid = hold_side_effect(db_path, rec, clock)
     with rt:
-        (call,) = rt.store.tool_calls(sid)
+        (call,) = rt.tool_calls(sid)
         rt.resolve(call.id, "done", result={"sent": True})
         done = rt.wait(sid, timeout=WAIT)
 
         assert (done.state, done.summary) == ("completed", 'tool said {"sent": true}')
         assert len(rec.runs) == 1
-        (after,) = rt.store.tool_calls(sid)
+        (after,) = rt.tool_calls(sid)
         assert after.state == "done"
         resolved = [p for _, p in event_types(rt, sid, "FR-EVT-SESS-TOOL-RESOLVED")]
         assert resolved == [{"call_id": call.id, "outcome": "done", "by": "operator"}]
@@ -215,14 +215,14 @@ def test_resolving_a_held_call_as_failed_gives_the_model_an_error_result(db_path
 
     rt, sid = hold_side_effect(db_path, rec, clock, policy)
     with rt:
-        (call,) = rt.store.tool_calls(sid)
+        (call,) = rt.tool_calls(sid)
         rt.resolve(call.id, "failed")
         assert rt.wait(sid, timeout=WAIT).state == "completed"
 
         assert len(rec.runs) == 1
         (error,) = seen
         assert error["reason"] == "operator_failed" and error["error"]
-        (after,) = rt.store.tool_calls(sid)
+        (after,) = rt.tool_calls(sid)
         assert after.state == "failed"
         results = [p for _, p in event_types(rt, sid, "FR-EVT-SESS-TOOL-RESULT")]
         assert (results[-1]["ok"], results[-1]["reason"]) == (False, "operator_failed")
@@ -234,7 +234,7 @@ def test_resolve_refuses_a_call_that_is_not_held(db_path: Path) -> None:
                  clock=ManualClock()) as rt:
         sid = rt.create_session("t")
         rt.wait(sid, timeout=WAIT)
-        (call,) = rt.store.tool_calls(sid)
+        (call,) = rt.tool_calls(sid)
 
         with pytest.raises(st.InvalidInput):
             rt.resolve(call.id, "done")
@@ -249,7 +249,7 @@ def test_resolve_refuses_an_unknown_outcome(db_path: Path) -> None:
     rec = Recorder()
     rt, sid = hold_side_effect(db_path, rec, clock)
     with rt:
-        (call,) = rt.store.tool_calls(sid)
+        (call,) = rt.tool_calls(sid)
         with pytest.raises(st.InvalidInput):
             rt.resolve(call.id, "maybe")
         assert rt.session(sid).state == "awaiting_operator"
@@ -273,7 +273,7 @@ def test_tool_error_is_a_result_for_the_model_not_a_crash(db_path: Path) -> None
             "error": "no such recipient", "reason": "tool_error"}
         assert runs == [1]
         assert rt.events(session_id=sid, type_prefix="FR-EVT-SESS-CRASHED") == []
-        (call,) = rt.store.tool_calls(sid)
+        (call,) = rt.tool_calls(sid)
         assert call.state == "failed"
 
 
@@ -298,10 +298,10 @@ def test_spawn_cut_off_before_its_result_finds_the_same_child_on_rerun(db_path: 
         restart_once(rt, clock, root)
         done = rt.wait(root, timeout=WAIT)
 
-        (child,) = rt.store.children(root)
+        (child,) = rt.children(root)
         assert (done.state, done.summary) == ("completed", "worker done")
         assert spawned == [child.id]
-        assert rt.store.session(root).spawn_count == 1
+        assert rt.session(root).spawn_count == 1
         assert len(rt.events(session_id=root, type_prefix="FR-EVT-SESS-SPAWN-REQUESTED")) == 1
-        (call, _) = rt.store.tool_calls(root)
+        (call, _) = rt.tool_calls(root)
         assert (call.tool, call.state, call.attempts) == ("spawn_session", "done", 2)

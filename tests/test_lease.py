@@ -150,10 +150,10 @@ def test_a_stale_lease_of_another_host_is_taken_after_its_ttl(db_path: Path) -> 
 def test_the_holder_heartbeat_keeps_its_lease_fresh(db_path: Path) -> None:
     beats = threading.Semaphore(0)
     with open_rt(db_path, lease_ttl=0.3) as rt:  # heartbeat every 0.1 s
-        rt.store.fault_hook = lambda step: beats.release()  # observes every commit
+        rt._store.fault_hook = lambda step: beats.release()  # observes every commit
         for _ in range(3):
             assert beats.acquire(timeout=WAIT)
-        rt.store.fault_hook = None
-        (acquired, beat), = rt.store.execute_raw_for_tests(
+        rt._store.fault_hook = None
+        (acquired, beat), = rt._store.execute_raw_for_tests(
             "SELECT acquired_at, heartbeat_at FROM owner").fetchall()
         assert beat > acquired

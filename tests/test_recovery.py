@@ -91,13 +91,13 @@ def test_reopen_requeues_a_running_job_with_next_attempt_and_the_session_complet
     assert stored_jobs(db_path, sid) == [("running", 1)]
 
     with open_rt(db_path, answer) as rt:
-        (job,) = rt.store.jobs(session_id=sid)
+        (job,) = rt.jobs(session_id=sid)
         assert rt.recovery.requeued_jobs == [job.id]
         assert rt.recovery.resumed_sessions == [sid]
         done = rt.wait(sid, timeout=WAIT)
 
         assert (done.state, done.summary) == ("completed", "answered t1")
-        assert [(j.state, j.attempt) for j in rt.store.jobs(session_id=sid)] == [("completed", 2)]
+        assert [(j.state, j.attempt) for j in rt.jobs(session_id=sid)] == [("completed", 2)]
         assert payloads(rt, sid, "FR-EVT-SESS-RECOVERED") == [
             {"from_state": "running", "attempt": 2, "open_tool_calls": []}]
         retried = payloads(rt, sid, "FR-EVT-SESS-SCHED-RETRIED")
@@ -121,7 +121,7 @@ def test_reopen_resumes_a_tree_whose_children_were_cut_off(db_path: Path) -> Non
         root = rt.create_session("r", capabilities=["session.spawn"])
         hang.wait_entered()
         rt.wait_state(root, "waiting", timeout=WAIT)
-        workers = [c.id for c in rt.store.children(root)]
+        workers = [c.id for c in rt.children(root)]
 
     with open_rt(db_path, tree_policy) as rt:
         assert sorted(rt.recovery.resumed_sessions) == sorted(workers)
@@ -131,9 +131,9 @@ def test_reopen_resumes_a_tree_whose_children_were_cut_off(db_path: Path) -> Non
             "completed", "answered part 0, answered part 1, answered part 2")
         for worker in workers:
             assert len(payloads(rt, worker, "FR-EVT-SESS-RECOVERED")) == 1
-            assert [(j.state, j.attempt) for j in rt.store.jobs(session_id=worker)] == [
+            assert [(j.state, j.attempt) for j in rt.jobs(session_id=worker)] == [
                 ("completed", 2)]
-        assert sorted(m.sender_id for m in rt.store.mailbox(root)) == sorted(workers)
+        assert sorted(m.sender_id for m in rt.mailbox(root)) == sorted(workers)
 
 
 def test_reopening_a_store_whose_sessions_ended_resumes_nothing(db_path: Path) -> None:
@@ -163,7 +163,7 @@ def test_a_run_created_but_never_dispatched_is_not_dropped(db_path: Path) -> Non
         assert rt.recovery.queued_jobs == 2
         done = rt.wait(late, timeout=WAIT)
         assert (done.state, done.summary) == ("completed", "answered late")
-        assert [(j.state, j.attempt) for j in rt.store.jobs(session_id=late)] == [("completed", 1)]
+        assert [(j.state, j.attempt) for j in rt.jobs(session_id=late)] == [("completed", 1)]
 
 
 class ToolHang:
@@ -206,7 +206,7 @@ def test_a_tool_call_left_without_its_result_does_not_break_resume(db_path: Path
 
     hang = Hang(lambda t: False)
     with open_rt(db_path, one_call("upsert"), hang=hang, tools=[tool.tool]) as rt:
-        (call,) = rt.store.tool_calls(sid)
+        (call,) = rt.tool_calls(sid)
         assert payloads(rt, sid, "FR-EVT-SESS-RECOVERED") == [
             {"from_state": "running", "attempt": 2, "open_tool_calls": [call.id]}]
         done = rt.wait(sid, timeout=WAIT)
@@ -214,7 +214,7 @@ def test_a_tool_call_left_without_its_result_does_not_break_resume(db_path: Path
         assert (done.state, done.summary) == ("completed", "saw upsert did k")
         assert tool.runs == [(call.id, 1, call.idempotency_key), (call.id, 2, call.idempotency_key)]
         assert hang.requests == [("root", 1, 1)]  # the stored reply was not asked for again
-        (call,) = rt.store.tool_calls(sid)
+        (call,) = rt.tool_calls(sid)
         assert (call.state, call.attempts) == ("done", 2)
 
 
@@ -224,7 +224,7 @@ def test_a_side_effecting_call_cut_off_by_process_death_is_held_not_rerun(db_pat
 
     with open_rt(db_path, one_call("send"), tools=[tool.tool]) as rt:
         held = rt.wait_state(sid, "awaiting_operator", timeout=WAIT)
-        (call,) = rt.store.tool_calls(sid)
+        (call,) = rt.tool_calls(sid)
 
         assert (held.state, held.reason) == ("awaiting_operator", "unknown_side_effect")
         assert len(tool.runs) == 1
@@ -242,7 +242,7 @@ def test_reopen_reports_held_sessions_and_resolving_one_finishes_it(db_path: Pat
     with open_rt(db_path, one_call("send"), tools=[tool.tool]) as rt:
         assert rt.recovery.awaiting_operator == [sid]
         assert rt.recovery.requeued_jobs == []
-        (call,) = rt.store.tool_calls(sid)
+        (call,) = rt.tool_calls(sid)
         rt.resolve(call.id, "done", result="sent")
         done = rt.wait(sid, timeout=WAIT)
 
@@ -299,7 +299,7 @@ def test_a_resumed_child_keeps_its_spawn_depth_and_its_depth_limit(db_path: Path
         root = rt.create_session("r", capabilities=["session.spawn"])
         hang.wait_entered()
         rt.wait_state(root, "waiting", timeout=WAIT)
-        (worker,) = rt.store.children(root)
+        (worker,) = rt.children(root)
         assert worker.depth == 1
 
     with open_rt(db_path, policy, limits=limits) as rt:
@@ -308,7 +308,7 @@ def test_a_resumed_child_keeps_its_spawn_depth_and_its_depth_limit(db_path: Path
 
         assert (done.state, done.summary) == ("completed", "spawn answered depth_limit")
         assert rt.session(worker.id).depth == 1
-        assert rt.store.children(worker.id) == []
+        assert rt.children(worker.id) == []
         (rejected,) = payloads(rt, worker.id, "FR-EVT-SESS-SPAWN-REJECTED")
         assert rejected["reason"] == "depth_limit"
 
@@ -353,7 +353,7 @@ def test_a_restart_backoff_pending_at_process_death_is_kept_on_reopen(db_path: P
         clock.advance(0.5)
         done = rt.wait(sid, timeout=WAIT)
         assert done.state == "completed"
-        assert [(j.state, j.attempt) for j in rt.store.jobs(session_id=sid)] == [("completed", 2)]
+        assert [(j.state, j.attempt) for j in rt.jobs(session_id=sid)] == [("completed", 2)]
 
 
 def test_a_store_opened_without_the_provider_keeps_its_runs_queued_for_one_that_has_it(

@@ -125,7 +125,7 @@ def test_cancel_of_a_queued_job_is_immediate(db_path: Path) -> None:
         second = rt.create_session("second")
         rt.cancel(second)
         assert rt.session(second).state == "cancelled"
-        assert [j.state for j in rt.store.jobs(session_id=second)] == ["cancelled"]
+        assert [j.state for j in rt.jobs(session_id=second)] == ["cancelled"]
         [event] = rt.events(session_id=second, type_prefix="FR-EVT-SESS-SCHED-CANCELLED")
         assert event.payload["was_running"] is False
         release.set()

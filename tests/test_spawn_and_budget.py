@@ -187,7 +187,7 @@ def test_a_child_announces_back_exactly_once_in_each_terminal_state(
             hold.set()
         assert rt.wait(root, timeout=20).state == "completed"
         [node] = rt.tree(root)[0].children
-        mailbox = rt.store.mailbox(root)
+        mailbox = rt.mailbox(root)
         [waited] = _tool_results(rt, root, "wait_for_children")
         announced = rt.events(type_prefix="FR-EVT-SESS-SPAWN-ANNOUNCED")
     assert [m.sender_id for m in mailbox] == [node.session.id]

@@ -67,7 +67,7 @@ def payloads(rt: st.Runtime, sid: str, event_type: str) -> list[dict[str, Any]]:
 
 def at_checkpoint(rt: st.Runtime, sid: str) -> tuple[Any, ...]:
     """What a checkpoint pins: the message head, the checkpoint, the usage."""
-    s = rt.store.session(sid)
+    s = rt._store.session(sid)  # the row itself: its message and checkpoint heads
     return s.message_seq, s.message_head, s.checkpoint_seq, s.usage
 
 
@@ -92,8 +92,8 @@ def assert_rolled_back_then_completes(
     clock.advance(0.5)
     done = rt.wait(sid, timeout=WAIT)
     assert (done.state, done.summary) == ("completed", summary)
-    assert [(j.state, j.attempt) for j in rt.store.jobs(session_id=sid)] == [("completed", 2)]
-    assert st.verify_store(rt.store).ok
+    assert [(j.state, j.attempt) for j in rt.jobs(session_id=sid)] == [("completed", 2)]
+    assert st.verify_store(rt._store).ok
 
 
 # -- a full disk ----------------------------------------------------------------------------
@@ -105,7 +105,7 @@ def test_full_disk_at_a_commit_leaves_the_session_at_its_previous_checkpoint(
         assert thinking.entered.wait(WAIT)
         before = at_checkpoint(rt, sid)
         plan = FaultPlan().at("store.commit", times=1, error=disk_full)
-        plan.attach_store(rt.store)
+        plan.attach_store(rt._store)
         thinking.go.set()
 
         assert_rolled_back_then_completes(rt, clock, sid, before, "database or disk is full",
@@ -122,13 +122,13 @@ def test_a_real_sqlite_full_leaves_the_session_at_its_previous_checkpoint(
             sid = rt.create_session("t")
             assert thinking.entered.wait(WAIT)
             before = at_checkpoint(rt, sid)
-            pages = rt.store.execute_raw_for_tests("PRAGMA page_count").fetchone()[0]
+            pages = rt._store.execute_raw_for_tests("PRAGMA page_count").fetchone()[0]
             # Room for small commits (the crash's own bookkeeping), not for the big reply.
-            rt.store.execute_raw_for_tests(f"PRAGMA max_page_count = {pages + 16}")
+            rt._store.execute_raw_for_tests(f"PRAGMA max_page_count = {pages + 16}")
             thinking.go.set()
 
             def grow() -> None:
-                rt.store.execute_raw_for_tests("PRAGMA max_page_count = 1073741823")
+                rt._store.execute_raw_for_tests("PRAGMA max_page_count = 1073741823")
 
             assert_rolled_back_then_completes(rt, clock, sid, before, "database or disk is full",
                                               grow, BIG)
@@ -141,10 +141,10 @@ def test_full_disk_while_creating_a_session_raises_store_error_and_keeps_nothing
 ) -> None:
     thinking.go.set()
     with open_rt(db_path, thinking.policy, clock) as rt:
-        FaultPlan().at("store.commit", times=1, error=disk_full).attach_store(rt.store)
+        FaultPlan().at("store.commit", times=1, error=disk_full).attach_store(rt._store)
         with pytest.raises(st.StoreError, match="database or disk is full"):
             rt.create_session("t")
-        assert rt.store.sessions() == []
+        assert rt.sessions() == []
         assert rt.events() == []
 
         sid = rt.create_session("t")
@@ -179,7 +179,7 @@ def test_full_disk_at_a_side_effecting_result_holds_the_call_and_never_reruns_it
         clock.advance(0.5)
         held = rt.wait_state(sid, "awaiting_operator", timeout=WAIT)
 
-        (call,) = rt.store.tool_calls(sid)
+        (call,) = rt.tool_calls(sid)
         assert (held.state, held.reason) == ("awaiting_operator", "unknown_side_effect")
         assert sent == [call.id]
         assert call.state == "intent"
@@ -197,7 +197,7 @@ def test_locked_database_at_a_commit_leaves_the_session_at_its_previous_checkpoi
         sid = rt.create_session("t")
         assert thinking.entered.wait(WAIT)
         before = at_checkpoint(rt, sid)
-        FaultPlan().at("store.commit", times=1, error=locked).attach_store(rt.store)
+        FaultPlan().at("store.commit", times=1, error=locked).attach_store(rt._store)
         thinking.go.set()
 
         assert_rolled_back_then_completes(rt, clock, sid, before, "database is locked",
@@ -211,7 +211,7 @@ def test_a_real_lock_held_by_another_connection_is_outlasted_and_the_session_com
         sid = rt.create_session("t")
         assert thinking.entered.wait(WAIT)
         before = at_checkpoint(rt, sid)
-        rt.store.execute_raw_for_tests("PRAGMA busy_timeout = 50")
+        rt._store.execute_raw_for_tests("PRAGMA busy_timeout = 50")
         other = sqlite3.connect(db_path, isolation_level=None)
         try:
             other.execute("BEGIN IMMEDIATE")
@@ -223,11 +223,11 @@ def test_a_real_lock_held_by_another_connection_is_outlasted_and_the_session_com
             assert clock.pending() == [0.5]
             assert at_checkpoint(rt, sid) == before
             assert rt.session(sid).state == "running"
-            assert [(j.state, j.attempt) for j in rt.store.jobs(session_id=sid)] == [("running", 1)]
+            assert [(j.state, j.attempt) for j in rt.jobs(session_id=sid)] == [("running", 1)]
         finally:
             other.rollback()
             other.close()
-        rt.store.execute_raw_for_tests("PRAGMA busy_timeout = 5000")
+        rt._store.execute_raw_for_tests("PRAGMA busy_timeout = 5000")
         clock.advance(0.5)  # the scheduler's retry records the crash and the restart
 
         assert_rolled_back_then_completes(rt, clock, sid, before, "database is locked",

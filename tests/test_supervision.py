@@ -47,7 +47,7 @@ def open_rt(
     rt = st.Runtime.open(db, providers=[st.ScriptedProvider(policy)], tools=tools, limits=limits,
                          clock=clock, fault_hook=fault_hook, lease_ttl=3600)
     if isinstance(fault_hook, ByRole):
-        fault_hook.store = rt.store
+        fault_hook.store = rt._store
     return rt
 
 
@@ -61,7 +61,7 @@ def restarted(rt: st.Runtime, sid: str) -> list[dict[str, Any]]:
 
 
 def jobs(rt: st.Runtime, sid: str) -> list[tuple[str, int, str | None]]:
-    return [(j.state, j.attempt, j.reason) for j in rt.store.jobs(session_id=sid)]
+    return [(j.state, j.attempt, j.reason) for j in rt.jobs(session_id=sid)]
 
 
 def answer(turn: st.ScriptTurn) -> str:
@@ -85,7 +85,7 @@ def tree_policy(roles: list[str], child: Callable[[st.ScriptTurn], Any]) -> Call
 
 
 def children_by_role(rt: st.Runtime, root: str) -> dict[str, str]:
-    return {c.role: c.id for c in rt.store.children(root)}
+    return {c.role: c.id for c in rt.children(root)}
 
 
 # -- a crash restarts from the checkpoint ---------------------------------------------------
@@ -155,11 +155,11 @@ def crash_and_advance(rt: st.Runtime, clock: ManualClock, sid: str, crashes: int
         dispatched = rt.stats().dispatched  # also a barrier: the scheduler armed its timer
         (delay,) = clock.pending()
         delays.append(delay)
-        (job,) = rt.store.jobs(session_id=sid)
+        (job,) = rt.jobs(session_id=sid)
         assert (job.state, job.attempt, job.not_before) == ("queued", n + 1, clock.now() + delay)
         clock.advance(delay - 0.01)
         assert rt.stats().dispatched == dispatched
-        assert rt.store.jobs(session_id=sid)[0].state == "queued"
+        assert rt.jobs(session_id=sid)[0].state == "queued"
         clock.advance(0.01)
     return delays
 
@@ -242,14 +242,14 @@ def test_child_past_its_intensity_announces_failed_restart_intensity_to_its_pare
                  restart=st.RestartPolicy(max_restarts=1)) as rt:
         seen = Commits(rt)
         root = rt.create_session("r", capabilities=["session.spawn"])
-        seen.until(lambda: rt.store.children(root) and restarted(rt, rt.store.children(root)[0].id))
+        seen.until(lambda: rt.children(root) and restarted(rt, rt.children(root)[0].id))
         rt.stats()
         clock.advance(0.5)
         done = rt.wait(root, timeout=WAIT)
 
-        (child,) = rt.store.children(root)
-        assert (child.state, child.state_reason) == ("failed", "restart_intensity")
-        (announce,) = rt.store.mailbox(root)
+        (child,) = rt.children(root)
+        assert (child.state, child.reason) == ("failed", "restart_intensity")
+        (announce,) = rt.mailbox(root)
         assert (announce.kind, announce.sender_id) == ("announce_back", child.id)
         assert (announce.body["status"], announce.body["reason"]) == ("failed", "restart_intensity")
         assert (done.state, done.summary) == ("completed", "failed/restart_intensity")
@@ -338,7 +338,7 @@ def test_crash_inside_a_tool_restarts_the_session_and_reruns_the_read_only_call(
         assert lookups == [1, 2]
         (crash,) = payloads(rt, sid, "FR-EVT-SESS-CRASHED")
         assert (crash["error_type"], crash["error"]) == ("RuntimeError", "tool bug")
-        (rec,) = rt.store.tool_calls(sid)
+        (rec,) = rt.tool_calls(sid)
         assert (rec.state, rec.attempts) == ("done", 2)
 
 
@@ -363,7 +363,7 @@ def test_crash_at_the_tool_fault_point_restarts_the_session(db_path: Path) -> No
 
         assert rt.wait(sid, timeout=WAIT).state == "completed"
         assert plan.fired("tool.before") == 1
-        (rec,) = rt.store.tool_calls(sid)
+        (rec,) = rt.tool_calls(sid)
         assert ran == [rec.idempotency_key]  # the fault came before the tool body
         assert (rec.state, rec.attempts) == ("done", 2)
 
@@ -462,7 +462,7 @@ def test_rest_for_one_restarts_only_the_younger_siblings(db_path: Path) -> None:
         done = rt.wait(root, timeout=WAIT)
 
         assert done.state == "completed"
-        assert [c.state for c in rt.store.children(root)] == ["completed"] * 3
+        assert [c.state for c in rt.children(root)] == ["completed"] * 3
         assert restarted(rt, kids["a"]) == []
         assert jobs(rt, kids["a"]) == [("completed", 1, None)]
         (c_restart,) = restarted(rt, kids["c"])
@@ -577,7 +577,7 @@ def test_a_sibling_restarted_inside_a_tool_resumes_with_its_result_and_never_rer
         done = rt.wait(root, timeout=WAIT)
 
         assert done.state == "completed"
-        (call,) = rt.store.tool_calls(kids["b"])
+        (call,) = rt.tool_calls(kids["b"])
         assert sent == [call.id]
         b = rt.session(kids["b"])
         assert (b.state, b.summary) == ("completed", "b saw ['sent to bob']")
@@ -633,7 +633,7 @@ def test_a_temporary_child_crashing_under_one_for_all_leaves_its_siblings_alone(
     limits = st.Limits(default_restart="temporary")  # children are spawned temporary
     rt = st.Runtime.open(db_path, providers=[st.ScriptedProvider(policy)], limits=limits,
                          clock=clock, fault_hook=hook, lease_ttl=3600)
-    hook.store = rt.store
+    hook.store = rt._store
     with rt:
         seen = Commits(rt)
         root = rt.create_session("r", capabilities=["session.spawn"], restart="transient",
@@ -669,13 +669,13 @@ def test_one_for_all_cancels_a_temporary_sibling_instead_of_restarting_it(db_pat
     limits = st.Limits(default_restart="temporary")  # children are spawned temporary
     rt = st.Runtime.open(db_path, providers=[st.ScriptedProvider(policy)], limits=limits,
                          clock=clock, fault_hook=hook, lease_ttl=3600)
-    hook.store = rt.store
+    hook.store = rt._store
     with rt:
         seen = Commits(rt)
         root = rt.create_session("r", capabilities=["session.spawn"], restart="transient",
                                  child_strategy="one_for_all")
         a_id = seen.until(lambda: children_by_role(rt, root).get("a"))
-        rt.store.execute_raw_for_tests("UPDATE session SET restart = 'permanent' WHERE id = ?",
+        rt._store.execute_raw_for_tests("UPDATE session SET restart = 'permanent' WHERE id = ?",
                                        (a_id,))  # a restarts; b stays temporary
         a_is_permanent.set()
         try:

@@ -17,10 +17,10 @@ import json
 import time
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-import sessiontree
+from sessiontree._version import __version__
+from sessiontree.console import demo
 from sessiontree.console._common import (
     BAD_OUTCOME,
     CANNOT_RUN,
@@ -34,7 +34,6 @@ from sessiontree.console._common import (
     _reader,
     _require_store,
     load_app,
-    load_module_from_file,
 )
 from sessiontree.errors import SessionTreeError, StoreError, StoreInUse, WaitTimeout
 from sessiontree.ids import new_id
@@ -46,23 +45,12 @@ from sessiontree.views import SessionInfo
 
 
 # -- demo -------------------------------------------------------------------------------
-def example_path() -> Path:
-    return Path(sessiontree.__file__).resolve().parent.parent / "examples" / "research_tree.py"
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
-    path = example_path()
-    if not path.is_file():
-        raise CommandError(
-            f"the demo needs examples/research_tree.py of a sessiontree source checkout; "
-            f"not found at {path}"
-        )
-    example = load_module_from_file(path, "sessiontree_demo_research_tree")
-    root: SessionInfo = example.run_root(
+    root: SessionInfo = demo.run_root(
         args.db, args.workspace, children=args.children, latency=args.latency,
         live=not args.no_live, echo=print,
     )
-    print(example.answer_of(root))
+    print(demo.answer_of(root))
     return OK if root.state == "completed" else BAD_OUTCOME
 
 
@@ -147,8 +135,8 @@ def _settle(rt: Runtime, root_id: str, deadline: float | None) -> tuple[SessionI
         except WaitTimeout:
             pass
         root = rt.session(root_id)
-        live_jobs = rt.store.jobs(states=["queued", "running"])
-        if _held(rt.store, root) and not live_jobs:
+        live_jobs = rt.jobs(states=["queued", "running"])
+        if _held(rt._store, root) and not live_jobs:
             confirmations += 1
             if confirmations >= 2:
                 return root, True
@@ -198,7 +186,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
                 line += f" ({final.reason})"
             print(line)
             if held:
-                for sid, state, calls in _held(rt.store, final):
+                for sid, state, calls in _held(rt._store, final):
                     print(f"  {sid} is {state}" + "".join(
                         f"; decide with: sessiontree resolve --db {args.db} --call {c} "
                         "--done|--failed" for c in calls))
@@ -254,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sessiontree",
         description="Run, inspect, verify and recover sessiontree stores.",
     )
-    parser.add_argument("--version", action="version", version=f"sessiontree {sessiontree.__version__}")
+    parser.add_argument("--version", action="version", version=f"sessiontree {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("demo", help="run (or resume) the research-tree example")

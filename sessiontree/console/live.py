@@ -17,6 +17,7 @@ from rich.tree import Tree
 
 from sessiontree.errors import SessionTreeError
 from sessiontree.persistence.store import Store
+from sessiontree.states import TERMINAL_STATES
 from sessiontree.views import SessionInfo, SessionNode, build_forest
 
 if TYPE_CHECKING:
@@ -78,9 +79,9 @@ def _grow(branch: Tree, node: SessionNode) -> None:
 def forest(store: Store, root_id: str | None = None) -> list[SessionNode]:
     """The session forest of the store, or the tree of one root."""
     if root_id is None:
-        return build_forest(store, store.sessions())
+        return build_forest(store, store.sessions(), with_summary=False)
     root = store.session(root_id)
-    return build_forest(store, store.sessions(root_id=root.root_id))
+    return build_forest(store, store.sessions(root_id=root.root_id), with_summary=False)
 
 
 def header(store: Store, running: int | None = None, queued: int | None = None) -> Text:
@@ -120,15 +121,16 @@ def render_tree(
 def _frame(rt: Runtime, root_id: str | None) -> RenderableType:
     try:
         stats = rt.stats()
-        return render_tree(rt.store, root_id, running=stats.running, queued=stats.queued)
+        return render_tree(rt._store, root_id, running=stats.running, queued=stats.queued)
     except SessionTreeError:  # runtime closing: fall back to the store's counts
-        return render_tree(rt.store, root_id)
+        return render_tree(rt._store, root_id)
 
 
 def _finished(rt: Runtime, root_id: str | None) -> bool:
     if root_id is not None:
         return rt.session(root_id).terminal
-    return rt.store.count_sessions(["completed", "failed", "cancelled"]) == rt.store.count_sessions()
+    store = rt._store
+    return bool(store.count_sessions([s.value for s in TERMINAL_STATES]) == store.count_sessions())
 
 
 def watch(
