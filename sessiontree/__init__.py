@@ -1,33 +1,41 @@
 """sessiontree: run many LLM model sessions at once, as a supervised, persisted tree of
 actors. Import from here; everything else is internal."""
 
-import logging
+import logging as _logging
 
-from sessiontree._version import __version__ as __version__
-from sessiontree.budget import Budget, Usage
-from sessiontree.cancellation import Cancelled, CancelToken
-from sessiontree.errors import (
-    CapabilityDenied,
+from sessiontree._budget import Budget, Usage
+from sessiontree._cancellation import Cancelled, CancelToken
+from sessiontree._errors import (
     CorruptStore,
     IllegalTransition,
     InvalidInput,
-    LimitExceeded,
-    RecoveryError,
     RuntimeClosed,
     SchemaVersionError,
     SessionTreeError,
-    SpawnRejected,
     StoreError,
     StoreInUse,
     UnknownSession,
     WaitTimeout,
     WorkspaceConflict,
 )
-from sessiontree.limits import Limits, RestartPolicy
-from sessiontree.messages import (
+from sessiontree._limits import Limits, RestartPolicy
+from sessiontree._messages import (
     SessionAnnounceBack,
     SessionSpawnRequest,
     SessionSpawnResponse,
+)
+from sessiontree._reasons import Reason
+from sessiontree._runtime import Runtime
+from sessiontree._states import JobState, SessionState, ToolCallState
+from sessiontree._version import __version__ as __version__
+from sessiontree._views import (
+    EventInfo,
+    JobInfo,
+    MailboxPost,
+    MessageInfo,
+    SessionInfo,
+    SessionNode,
+    ToolCallInfo,
 )
 from sessiontree.persistence.verify import VerifyReport, verify_store
 from sessiontree.providers.base import (
@@ -40,38 +48,38 @@ from sessiontree.providers.base import (
     ToolSpec,
 )
 from sessiontree.providers.scripted import ScriptedProvider, ScriptTurn, call, reply
-from sessiontree.reasons import Reason
-from sessiontree.runtime import Runtime
-from sessiontree.states import SessionState
 from sessiontree.supervision.recovery import RecoveryReport
+from sessiontree.supervision.scheduler import SchedulerStats
 from sessiontree.tools.registry import EffectClass, Tool, ToolContext, ToolError, tool
-from sessiontree.views import SessionInfo, SessionNode
 
-logging.getLogger(__name__).addHandler(logging.NullHandler())
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())
 
 
 __all__ = [
     "Budget",
     "CancelToken",
     "Cancelled",
-    "CapabilityDenied",
     "CorruptStore",
     "EffectClass",
+    "EventInfo",
     "IllegalTransition",
     "InvalidInput",
-    "LimitExceeded",
+    "JobInfo",
+    "JobState",
     "Limits",
+    "MailboxPost",
+    "MessageInfo",
     "ModelMessage",
     "ModelReply",
     "ModelRequest",
     "Provider",
     "ProviderError",
     "Reason",
-    "RecoveryError",
     "RecoveryReport",
     "RestartPolicy",
     "Runtime",
     "RuntimeClosed",
+    "SchedulerStats",
     "SchemaVersionError",
     "ScriptTurn",
     "ScriptedProvider",
@@ -82,11 +90,12 @@ __all__ = [
     "SessionSpawnResponse",
     "SessionState",
     "SessionTreeError",
-    "SpawnRejected",
     "StoreError",
     "StoreInUse",
     "Tool",
     "ToolCall",
+    "ToolCallInfo",
+    "ToolCallState",
     "ToolContext",
     "ToolError",
     "ToolSpec",

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from sessiontree.errors import InvalidInput
+from sessiontree._errors import InvalidInput
 
 
 class PublicModel(BaseModel):

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sessiontree.clock import ManualClock
+from sessiontree._clock import ManualClock
+from sessiontree._runtime import Runtime
 from sessiontree.persistence.faults import disk_full_error
 from sessiontree.persistence.store import Store
 from sessiontree.providers.scripted import ScriptedProvider, ScriptTurn, call, reply
-from sessiontree.runtime import Runtime
 
 
 class Commits:

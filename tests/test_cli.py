@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -364,3 +367,43 @@ def test_resolve_of_an_unknown_call_is_refused(demo: tuple[Path, Path, Run]) -> 
     db, _, _ = demo
     run = cli("resolve", "--db", db, "--call", "tc_nope", "--failed")
     assert (run.code, run.err.strip()) == (2, "sessiontree: unknown tool call 'tc_nope'")
+
+
+# -- the command line as a pipe's producer ----------------------------------------------
+def _sessiontree(*argv: str | Path) -> list[str]:
+    return [sys.executable, "-c", "from sessiontree.console.cli import main; raise SystemExit(main())",
+            *map(str, argv)]
+
+
+def test_events_json_into_a_pipe_closed_early_exits_0_without_a_traceback(
+    demo: tuple[Path, Path, Run],
+) -> None:
+    db, _, _ = demo
+    proc = subprocess.Popen(_sessiontree("events", "--db", db, "--json"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()  # like `| head -1`: read one line, then hang up
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=30) == 0
+    assert json.loads(first)["type"].startswith("FR-EVT-")
+    assert b"Traceback" not in err and b"BrokenPipe" not in err
+
+
+def test_tree_into_a_pipe_is_one_unwrapped_line_per_session_with_labelled_numbers(
+    demo: tuple[Path, Path, Run],
+) -> None:
+    db, _, _ = demo
+    out = subprocess.run(_sessiontree("tree", "--db", db), capture_output=True, text=True,
+                         timeout=60, env={**os.environ, "COLUMNS": "40"}, check=True).stdout
+    lines = out.splitlines()
+    assert len(lines) == 1 + 4  # the header, the root and its three children
+    assert "runs 3 own + 9 by children of" in lines[1]
+    assert all(" own of " in line for line in lines[2:])
+
+
+def test_tree_json_carries_each_nodes_summary(demo: tuple[Path, Path, Run]) -> None:
+    db, _, _ = demo
+    (root,) = tree_json(db)
+    assert root["summary"].startswith("Findings of 3 researchers")
+    assert all(c["summary"] for c in root["children"])

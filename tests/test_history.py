@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from sessiontree._budget import Budget
 from sessiontree.actors.history import HistoryCache
-from sessiontree.budget import Budget
 from sessiontree.persistence import open_store
 
 

@@ -2,15 +2,15 @@
 functions and under ``TYPE_CHECKING``). A module imports only from its own layer or
 lower ones, and the packages of one layer never import each other in a cycle.
 
-    0 core values   ids clock errors reasons states budget cancellation limits messages _model
-                    _version
+    0 core values   _ids _clock _errors _reasons _states _budget _cancellation _limits
+                    _messages _model _version
     1 persistence/  the store (the only package that speaks SQL or imports peewee)
     2 providers/    provider adapters
     3 tools/        the registry, the Tool Gate, built-in tools
     4 workspace/    workspace safety (may use tools)
     5 actors/       session actors, one model_run, ending
     6 supervision/  the SchedulerActor, spawn, restart, recovery
-    7 runtime views testing
+    7 _runtime _views testing
     8 __init__      the public API
     9 console/      the command line, the live views and the demo: clients of the public API
 """
@@ -25,15 +25,15 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "sessiontree"
 
 LAYERS: dict[str, int] = {
-    **dict.fromkeys(["ids", "clock", "errors", "reasons", "states", "budget", "cancellation",
-                     "limits", "messages", "_model", "_version"], 0),
+    **dict.fromkeys(["_ids", "_clock", "_errors", "_reasons", "_states", "_budget",
+                     "_cancellation", "_limits", "_messages", "_model", "_version"], 0),
     "persistence": 1,
     "providers": 2,
     "tools": 3,
     "workspace": 4,
     "actors": 5,
     "supervision": 6,
-    **dict.fromkeys(["runtime", "views", "testing"], 7),
+    **dict.fromkeys(["_runtime", "_views", "testing"], 7),
     "__init__": 8,
     "console": 9,
 }

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import sessiontree as st
-from sessiontree.budget import Budget
+from sessiontree._budget import Budget
 from sessiontree.persistence import open_store
 from sessiontree.persistence.store import Store
 

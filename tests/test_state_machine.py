@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import sessiontree as st
-from sessiontree.states import TERMINAL_STATES, TRANSITIONS, SessionState, check_transition
+from sessiontree._states import TERMINAL_STATES, TRANSITIONS, SessionState, check_transition
 
 LEGAL = [(src, dst) for src, dsts in TRANSITIONS.items() for dst in sorted(dsts)]
 ILLEGAL_SAMPLE = [

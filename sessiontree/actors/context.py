@@ -6,10 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sessiontree._clock import Clock
+from sessiontree._limits import Limits
 from sessiontree.actors.history import HistoryCache
 from sessiontree.actors.threads import ActorThreads
-from sessiontree.clock import Clock
-from sessiontree.limits import Limits
 from sessiontree.persistence.store import Store
 from sessiontree.providers.base import Provider
 from sessiontree.tools.gate import ToolGate

@@ -21,22 +21,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from sessiontree.budget import Usage
-from sessiontree.messages import SessionAnnounceBack
+from sessiontree._budget import Usage
+from sessiontree._messages import SessionAnnounceBack
+from sessiontree._reasons import Reason
+from sessiontree._states import JobState, SessionState
 from sessiontree.persistence.tx import Tx
-from sessiontree.reasons import Reason
-from sessiontree.states import JobState, SessionState
 
 
 def end_session(
     tx: Tx, session_id: str, state: SessionState, reason: Reason | str | None,
-    *, summary: Any = None,
+    *, summary: Any = None, note: str | None = None,
 ) -> None:
     """End ``session_id`` in ``state`` (terminal) with ``reason``; see the module docstring.
 
-    Raises :class:`~sessiontree.errors.IllegalTransition` if the session already ended.
+    Raises :class:`~sessiontree._errors.IllegalTransition` if the session already ended.
     """
-    ended = tx.mark_ended(session_id, state, reason, summary)
+    ended = tx.mark_ended(session_id, state, reason, summary, note=note)
     for child_id in reversed(tx.live_children(ended.id)):
         end_session(tx, child_id, SessionState.CANCELLED, Reason.PARENT_ENDED)
     why = ended.state_reason or ended.state

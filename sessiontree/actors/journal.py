@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sessiontree._states import ToolCallState
 from sessiontree.persistence.records import MessageRecord, ToolCallRecord
 from sessiontree.persistence.tx import Tx
-from sessiontree.states import ToolCallState
 
 
 def write_tool_result(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sessiontree.cancellation import CancelToken
+from sessiontree._cancellation import CancelToken
 
 
 @dataclass(frozen=True)

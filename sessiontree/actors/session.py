@@ -14,11 +14,11 @@ from types import TracebackType
 
 import pykka
 
+from sessiontree._cancellation import Cancelled
 from sessiontree.actors.context import RuntimeContext
 from sessiontree.actors.messages import ActorCrashed, JobFinished, RunJob
 from sessiontree.actors.threads import simple_inbox
 from sessiontree.actors.turn import ModelTurn
-from sessiontree.cancellation import Cancelled
 from sessiontree.persistence.tx import JobFenced
 
 log = logging.getLogger(__name__)

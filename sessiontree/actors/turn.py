@@ -17,17 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sessiontree._cancellation import CancelToken
+from sessiontree._ids import new_id
+from sessiontree._reasons import Reason
+from sessiontree._states import JobState, SessionState, ToolCallState
 from sessiontree.actors.context import RuntimeContext
 from sessiontree.actors.ending import end_session
 from sessiontree.actors.journal import write_tool_result
 from sessiontree.actors.waiting import HELD, WAITING, hold_for_operator, wait_for_children
-from sessiontree.cancellation import CancelToken
-from sessiontree.ids import new_id
 from sessiontree.persistence.records import SessionRecord, ToolCallRecord
 from sessiontree.persistence.tx import JobFenced, Tx
 from sessiontree.providers.base import ModelMessage, ModelReply, ModelRequest, ProviderError, ToolCall
-from sessiontree.reasons import Reason
-from sessiontree.states import JobState, SessionState, ToolCallState
 from sessiontree.tools.builtin import WaitForChildren
 from sessiontree.tools.gate import GateDecision
 from sessiontree.tools.registry import EffectClass, ToolContext, ToolError

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sessiontree._reasons import Reason
+from sessiontree._states import JobState, SessionState, ToolCallState
 from sessiontree.persistence.records import ToolCallRecord
-from sessiontree.reasons import Reason
-from sessiontree.states import JobState, SessionState, ToolCallState
 
 if TYPE_CHECKING:
     from sessiontree.actors.turn import ModelTurn, PendingCall

@@ -12,10 +12,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from sessiontree.errors import SessionTreeError
+from sessiontree._errors import SessionTreeError
+from sessiontree._runtime import Runtime
 from sessiontree.persistence.engine import open_store
 from sessiontree.persistence.store import Store
-from sessiontree.runtime import Runtime
 
 OK, BAD_OUTCOME, CANNOT_RUN, INTERRUPTED = 0, 1, 2, 130
 
@@ -38,9 +38,13 @@ def _err(message: str) -> None:
 
 
 def _console() -> Any:
+    """A rich console for the commands: on a terminal as wide as it is; piped or
+    redirected, lines are never wrapped (a tool reading them gets one line a node)."""
     from rich.console import Console
 
-    return Console()
+    if sys.stdout.isatty():
+        return Console()
+    return Console(width=100_000, soft_wrap=True)
 
 
 @contextlib.contextmanager

@@ -14,12 +14,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from sessiontree._errors import SessionTreeError, StoreError, StoreInUse, WaitTimeout
+from sessiontree._ids import new_id
+from sessiontree._runtime import LEASE_TTL, Runtime
 from sessiontree._version import __version__
+from sessiontree._views import SessionInfo
 from sessiontree.console import demo
 from sessiontree.console._common import (
     BAD_OUTCOME,
@@ -35,13 +41,9 @@ from sessiontree.console._common import (
     _require_store,
     load_app,
 )
-from sessiontree.errors import SessionTreeError, StoreError, StoreInUse, WaitTimeout
-from sessiontree.ids import new_id
 from sessiontree.persistence import lease
 from sessiontree.persistence.store import Store
 from sessiontree.persistence.verify import verify_store
-from sessiontree.runtime import LEASE_TTL, Runtime
-from sessiontree.views import SessionInfo
 
 
 # -- demo -------------------------------------------------------------------------------
@@ -62,7 +64,8 @@ def cmd_tree(args: argparse.Namespace) -> int:
         if args.root is not None:
             store.session(args.root)  # UnknownSession for a bad id
         if args.json:
-            print(json.dumps([node.as_json() for node in forest(store, args.root)], indent=2))
+            nodes = forest(store, args.root, with_summary=True)
+            print(json.dumps([node.as_json() for node in nodes], indent=2))
         else:
             _console().print(render_tree(store, args.root))
     return OK
@@ -263,7 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", required=True)
     p.add_argument("--session", help="only events of this session")
     p.add_argument("--type", help="only event types starting with this prefix")
-    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--json", action="store_true",
+                   help="JSON Lines: one JSON object per event, one event per line")
     p.set_defaults(func=cmd_events)
 
     p = sub.add_parser("verify", help="recompute every artifact hash and message chain")
@@ -305,6 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     except SessionTreeError as exc:
         _err(str(exc))
         return CANNOT_RUN
+    except BrokenPipeError:
+        # The reader went away (``| head``): what it read is what it wanted. Point stdout
+        # at /dev/null so the interpreter's last flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return OK
     except OSError as exc:
         _err(f"{type(exc).__name__}: {exc}")
         return CANNOT_RUN

@@ -15,13 +15,14 @@ from rich.live import Live
 from rich.text import Text
 from rich.tree import Tree
 
-from sessiontree.errors import SessionTreeError
+from sessiontree._budget import Usage
+from sessiontree._errors import SessionTreeError
+from sessiontree._states import TERMINAL_STATES
+from sessiontree._views import SessionInfo, SessionNode, build_forest
 from sessiontree.persistence.store import Store
-from sessiontree.states import TERMINAL_STATES
-from sessiontree.views import SessionInfo, SessionNode, build_forest
 
 if TYPE_CHECKING:
-    from sessiontree.runtime import Runtime
+    from sessiontree._runtime import Runtime
 
 STATE_STYLES: dict[str, str] = {
     "created": "dim",
@@ -57,11 +58,26 @@ def session_label(s: SessionInfo) -> Text:
     if s.reason and s.state not in ("queued", "running", "waiting", "completed"):
         label.append(f" ({s.reason})", style=STATE_STYLES.get(s.state, ""))
     label.append(f"  depth {s.depth}", style="dim")
-    label.append(f"  runs {s.spent.model_runs}/{_bound(s.budget.model_runs)}")
-    label.append(f"  tokens {s.spent.tokens}/{_bound(s.budget.tokens)}")
+    # own + what ended children's subtrees spent + what live children hold, of budget
+    kids = s.spent + _negate(s.carved) + _negate(s.usage)
+    for name, own, ended, held, bound in (
+        ("runs", s.usage.model_runs, kids.model_runs, s.carved.model_runs, s.budget.model_runs),
+        ("tokens", s.usage.tokens, kids.tokens, s.carved.tokens, s.budget.tokens),
+    ):
+        label.append(f"  {name} {own} own")
+        if ended:
+            label.append(f" + {ended} by children")
+        if held:
+            label.append(f" + {held} held by children")
+        label.append(f" of {_bound(bound)}")
     if s.budget.cost is not None or s.spent.cost:
-        label.append(f"  cost {s.spent.cost:.4g}/{_bound(s.budget.cost)}")
+        label.append(f"  cost {s.spent.cost:.4g} of {_bound(s.budget.cost)}")
     return label
+
+
+def _negate(u: Usage) -> Usage:
+    return Usage.model_construct(input_tokens=-u.input_tokens, output_tokens=-u.output_tokens,
+                                 cost=-u.cost, model_runs=-u.model_runs, wall_time=-u.wall_time)
 
 
 def _grow(branch: Tree, node: SessionNode) -> None:
@@ -76,12 +92,15 @@ def _grow(branch: Tree, node: SessionNode) -> None:
         branch.add(Text(f"... {len(hidden)} more children ({counts})", style="dim"))
 
 
-def forest(store: Store, root_id: str | None = None) -> list[SessionNode]:
-    """The session forest of the store, or the tree of one root."""
+def forest(
+    store: Store, root_id: str | None = None, *, with_summary: bool = False
+) -> list[SessionNode]:
+    """The session forest of the store, or the tree of one root (summaries are read
+    only if asked: a live view redraws often and does not show them)."""
     if root_id is None:
-        return build_forest(store, store.sessions(), with_summary=False)
+        return build_forest(store, store.sessions(), with_summary=with_summary)
     root = store.session(root_id)
-    return build_forest(store, store.sessions(root_id=root.root_id), with_summary=False)
+    return build_forest(store, store.sessions(root_id=root.root_id), with_summary=with_summary)
 
 
 def header(store: Store, running: int | None = None, queued: int | None = None) -> Text:

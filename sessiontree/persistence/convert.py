@@ -6,7 +6,7 @@ import functools
 import json
 from typing import Any, TypeVar
 
-from sessiontree.budget import Budget, Usage
+from sessiontree._budget import Budget, Usage
 from sessiontree.persistence.records import (
     CheckpointRecord,
     JobRecord,

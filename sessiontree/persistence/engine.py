@@ -6,8 +6,8 @@ from pathlib import Path
 
 import peewee as pw
 
-from sessiontree.clock import Clock, SystemClock
-from sessiontree.errors import InvalidInput, StoreError
+from sessiontree._clock import Clock, SystemClock
+from sessiontree._errors import InvalidInput, StoreError
 from sessiontree.persistence.store import Store
 
 

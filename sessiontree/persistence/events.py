@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from sessiontree.errors import InvalidInput
+from sessiontree._errors import InvalidInput
 
 
 class _Payload(BaseModel):
@@ -34,6 +34,7 @@ class SessState(_Payload):
     from_state: str
     to_state: str
     reason: str | None = None
+    note: str | None = None  # an operator's or host's free text, beside the reason
 
 
 class SessMessage(_Payload):

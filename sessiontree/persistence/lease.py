@@ -15,7 +15,7 @@ import socket
 import time
 from dataclasses import dataclass
 
-from sessiontree.errors import StoreInUse
+from sessiontree._errors import StoreInUse
 from sessiontree.persistence.store import Store
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sessiontree.budget import Budget, Usage
+from sessiontree._budget import Budget, Usage
 
 
 @dataclass(frozen=True)

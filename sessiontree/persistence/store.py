@@ -20,8 +20,8 @@ from typing import Any
 
 import peewee as pw
 
-from sessiontree.clock import Clock
-from sessiontree.errors import (
+from sessiontree._clock import Clock
+from sessiontree._errors import (
     CorruptStore,
     SchemaVersionError,
     StoreError,

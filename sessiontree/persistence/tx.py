@@ -2,7 +2,7 @@
 
 A :class:`Tx` is only handed out by :meth:`Store.transaction`, under the store's write
 lock; everything it does commits together or not at all. It is the one place that
-changes a session's state (through :func:`sessiontree.states.check_transition`), and
+changes a session's state (through :func:`sessiontree._states.check_transition`), and
 every change it makes is recorded as a Flight Recorder event in the same transaction.
 """
 
@@ -11,9 +11,20 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from sessiontree.budget import Budget, Usage
-from sessiontree.errors import StoreError, UnknownSession
-from sessiontree.ids import new_id
+from sessiontree._budget import Budget, Usage
+from sessiontree._errors import StoreError, UnknownSession
+from sessiontree._ids import new_id
+from sessiontree._reasons import Reason
+from sessiontree._states import (
+    LIVE_JOB_STATES,
+    TERMINAL_STATES,
+    JobState,
+    SessionState,
+    ToolCallState,
+    check_call_transition,
+    check_job_transition,
+    check_transition,
+)
 from sessiontree.persistence import convert
 from sessiontree.persistence.artifacts import chain_hash
 from sessiontree.persistence.records import (
@@ -24,17 +35,6 @@ from sessiontree.persistence.records import (
     ToolCallRecord,
 )
 from sessiontree.persistence.txbase import TxBase, span_id
-from sessiontree.reasons import Reason
-from sessiontree.states import (
-    LIVE_JOB_STATES,
-    TERMINAL_STATES,
-    JobState,
-    SessionState,
-    ToolCallState,
-    check_call_transition,
-    check_job_transition,
-    check_transition,
-)
 
 _TERMINAL = tuple(sorted(s.value for s in TERMINAL_STATES))
 
@@ -208,23 +208,23 @@ class Tx(TxBase):
         if str(to_state) in _TERMINAL:
             raise StoreError(
                 f"session {session_id}: a session ends through actors.ending.end_session")
-        self._move(session_id, to_state, reason, None)
+        self._move(session_id, to_state, reason, None, None)
 
     def mark_ended(
         self, session_id: str, to_state: SessionState, reason: Reason | str | None,
-        summary: Any = None,
+        summary: Any = None, *, note: str | None = None,
     ) -> SessionRecord:
         """Write a session's move to a terminal state (row and event) and return it.
 
         Only the row: the ending step (``actors.ending``) applies the rest."""
         if not SessionState(to_state).terminal:
             raise StoreError(f"{to_state} is not a terminal state")
-        self._move(session_id, to_state, reason, summary)
+        self._move(session_id, to_state, reason, summary, note)
         return self.session(session_id)
 
     def _move(
         self, session_id: str, to_state: SessionState | str, reason: Reason | str | None,
-        summary: Any,
+        summary: Any, note: str | None,
     ) -> None:
         row = self._row(session_id)
         from_state = row.state
@@ -241,7 +241,8 @@ class Tx(TxBase):
             "FR-EVT-SESS-STATE",
             session_id,
             None,
-            {"from_state": from_state, "to_state": dst.value, "reason": why},
+            {"from_state": from_state, "to_state": dst.value, "reason": why}
+            | ({"note": note} if note is not None else {}),
         )
         self.summary.states.append((session_id, dst.value))
 
@@ -388,7 +389,7 @@ class Tx(TxBase):
             raise JobFenced(job_id, attempt, row.state)
 
     def set_job(self, job_id: str, state: JobState, **fields: Any) -> None:
-        """Move a job along its state machine (:data:`~sessiontree.states.JOB_TRANSITIONS`)."""
+        """Move a job along its state machine (:data:`~sessiontree._states.JOB_TRANSITIONS`)."""
         dst = check_job_transition(job_id, self._job_row(job_id).state, str(state))
         fields["state"] = dst.value
         if dst is JobState.RUNNING:
@@ -431,7 +432,7 @@ class Tx(TxBase):
 
     def set_tool_call(self, call_id: str, state: ToolCallState, **fields: Any) -> None:
         """Move a tool call along the journal's state machine
-        (:data:`~sessiontree.states.CALL_TRANSITIONS`)."""
+        (:data:`~sessiontree._states.CALL_TRANSITIONS`)."""
         cur = self._exec('SELECT "state" FROM "tool_call" WHERE "id" = ?', (call_id,)).fetchone()
         if cur is None:
             raise StoreError(f"unknown tool call {call_id}", call_id=call_id)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import blake3
 
-from sessiontree.errors import StoreError
+from sessiontree._errors import StoreError
 from sessiontree.persistence.artifacts import canonical_bytes, content_hash
 from sessiontree.persistence.events import payload_json
 from sessiontree.persistence.records import CommitSummary

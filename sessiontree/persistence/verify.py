@@ -9,6 +9,8 @@ from sessiontree.persistence.store import Store
 
 
 class VerifyReport(BaseModel):
+    """What :func:`verify_store` found: ``ok`` with the counts checked, or ``problems``."""
+
     ok: bool
     artifacts: int = 0
     messages: int = 0

@@ -1,4 +1,25 @@
-"""The provider-neutral shapes and the :class:`Provider` protocol."""
+"""The provider-neutral shapes and the :class:`Provider` protocol.
+
+What a provider receives, for one model_run of one session (:class:`ModelRequest`):
+``messages`` is the session's whole history in order, as stored:
+
+- an optional ``system`` message first (the ``system`` text given at creation/spawn);
+- the task as the first ``user`` message (``trust="untrusted"`` for a spawned child:
+  its parent's model wrote it);
+- then each turn: the ``assistant`` reply (``content`` and its ``tool_calls``, each with
+  the id *we* gave it), followed by one ``tool`` message per call in the same order,
+  with ``tool_call_id`` naming the call, ``name`` the tool, and ``content`` the result
+  as text (JSON for structured results; an error result is JSON with an ``error`` key).
+  Tool messages are always ``trust="untrusted"``: they come from outside.
+
+``tools`` are the tools this session may call (the Tool Gate's view), already as JSON
+Schemas. ``max_output_tokens`` is what the scheduler reserved for the reply.
+
+What it returns (:class:`ModelReply`): the text, the tool calls (``id`` optional: the
+provider's own id, kept as ``provider_id``), ``usage`` (input/output tokens and cost as
+the provider reports them; leave ``model_runs`` and ``wall_time`` at 0, the runtime
+fills them) and ``stop_reason``. A reply with no tool calls ends the session's task.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +27,9 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sessiontree.budget import Usage
-from sessiontree.cancellation import CancelToken
-from sessiontree.errors import SessionTreeError
+from sessiontree._budget import Usage
+from sessiontree._cancellation import CancelToken
+from sessiontree._errors import SessionTreeError
 
 
 class ProviderError(SessionTreeError):
@@ -16,7 +37,8 @@ class ProviderError(SessionTreeError):
 
 
 class ToolSpec(BaseModel):
-    """A tool as a model sees it: name, description, JSON Schema of its input."""
+    """A tool as a model sees it: name, description, JSON Schema of its input (made
+    once from the tool's pydantic model)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -38,6 +60,11 @@ class ToolCall(BaseModel):
 
 
 class ModelMessage(BaseModel):
+    """One message of a session's history as a provider receives it (see the module
+    docstring for the order). ``tool_calls`` only on ``assistant`` messages;
+    ``tool_call_id`` and ``name`` only on ``tool`` messages; ``trust`` is ``untrusted``
+    for anything that came from outside the session's own instructions."""
+
     model_config = ConfigDict(frozen=True)
 
     role: Literal["system", "user", "assistant", "tool"]
@@ -49,6 +76,10 @@ class ModelMessage(BaseModel):
 
 
 class ModelRequest(BaseModel):
+    """Everything a provider gets for one model call: the session (id, role), the
+    model name, the history, the tools it may offer, the output-token reservation and
+    the attempt number (> 1 after a restart or a recovery)."""
+
     model_config = ConfigDict(frozen=True)
 
     session_id: str
@@ -61,6 +92,9 @@ class ModelRequest(BaseModel):
 
 
 class ModelReply(BaseModel):
+    """What a provider returns: text, tool calls, usage, stop reason. The runtime
+    validates it; anything else returned is a :class:`ProviderError`."""
+
     model_config = ConfigDict(frozen=True)
 
     content: str = ""
@@ -71,9 +105,15 @@ class ModelReply(BaseModel):
 
 @runtime_checkable
 class Provider(Protocol):
-    """Turns a neutral request into a reply. ``complete`` runs on a session actor's
-    thread; it should return promptly once ``cancel`` is set (its result is then
-    discarded anyway). Raising marks the run as crashed (supervision restarts it)."""
+    """Turns a neutral request into a reply: any object with these three members.
+
+    ``name`` is how sessions name it; ``local`` is True for a provider that keeps data
+    on this machine (no consent needed). ``complete(request, cancel)`` runs on a session
+    actor's thread, one call per model_run; it may block. It should watch ``cancel``
+    (``cancel.cancelled``, ``cancel.wait(t)``) and return or raise promptly once it is
+    set: the result is discarded then, only its usage is kept. Raising marks the run as
+    crashed: supervision restarts it from the latest checkpoint, unless the error has
+    ``retryable = False`` (then a ``transient`` session fails)."""
 
     name: str
     local: bool

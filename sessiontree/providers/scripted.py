@@ -11,9 +11,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from sessiontree.budget import Usage
-from sessiontree.cancellation import Cancelled, CancelToken
-from sessiontree.errors import InvalidInput
+from sessiontree._budget import Usage
+from sessiontree._cancellation import Cancelled, CancelToken
+from sessiontree._errors import InvalidInput
 from sessiontree.providers.base import ModelMessage, ModelReply, ModelRequest, ToolCall
 
 
@@ -68,10 +68,12 @@ Policy = Callable[[ScriptTurn], "ModelReply | str"]
 
 
 def reply(content: str = "", *tool_calls: ToolCall) -> ModelReply:
+    """A :class:`ModelReply` with ``content`` and the given tool calls (for scripts)."""
     return ModelReply(content=content, tool_calls=tuple(tool_calls))
 
 
 def call(name: str, **arguments: Any) -> ToolCall:
+    """A :class:`ToolCall` of tool ``name`` with keyword ``arguments`` (for scripts)."""
     return ToolCall(name=name, arguments=arguments)
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sessiontree._errors import InvalidInput, StoreError
+from sessiontree._reasons import Reason
+from sessiontree._states import SessionState, ToolCallState
 from sessiontree.actors.journal import write_tool_result
-from sessiontree.errors import InvalidInput, StoreError
 from sessiontree.persistence.store import Store
-from sessiontree.reasons import Reason
-from sessiontree.states import SessionState, ToolCallState
 
 
 def resolve_call(store: Store, call_id: str, outcome: str, result: Any = None) -> str:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from sessiontree._reasons import Reason
+from sessiontree._states import JobState, SessionState
 from sessiontree.persistence.store import Store
-from sessiontree.reasons import Reason
-from sessiontree.states import JobState, SessionState
 
 
 class RecoveryReport(BaseModel):

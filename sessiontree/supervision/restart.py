@@ -31,14 +31,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from sessiontree._limits import RestartPolicy, RestartType, Strategy
+from sessiontree._reasons import Reason
+from sessiontree._states import JobState, SessionState
 from sessiontree.actors.ending import end_session
 from sessiontree.actors.messages import ActorCrashed
-from sessiontree.limits import RestartPolicy, RestartType, Strategy
 from sessiontree.persistence.records import CommitSummary, JobRecord, SessionRecord
 from sessiontree.persistence.store import Store
 from sessiontree.persistence.tx import Tx
-from sessiontree.reasons import Reason
-from sessiontree.states import JobState, SessionState
 
 
 @dataclass(frozen=True)

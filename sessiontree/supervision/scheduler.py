@@ -29,18 +29,18 @@ from typing import Any
 
 import pykka
 
+from sessiontree._budget import Usage
+from sessiontree._cancellation import CancelToken
+from sessiontree._errors import StoreError
+from sessiontree._messages import SessionSpawnRequest
+from sessiontree._reasons import Reason
+from sessiontree._states import JobState, SessionState
 from sessiontree.actors.context import RuntimeContext
 from sessiontree.actors.ending import end_session
 from sessiontree.actors.messages import ActorCrashed, JobFinished, RunJob
 from sessiontree.actors.session import SessionActor
 from sessiontree.actors.threads import simple_inbox
-from sessiontree.budget import Usage
-from sessiontree.cancellation import CancelToken
-from sessiontree.errors import StoreError
-from sessiontree.messages import SessionSpawnRequest
 from sessiontree.persistence.records import CommitSummary
-from sessiontree.reasons import Reason
-from sessiontree.states import JobState, SessionState
 from sessiontree.supervision import restart, spawn
 from sessiontree.supervision.queue import FairQueue, QueuedJob
 
@@ -71,7 +71,8 @@ class Spawn:
 @dataclass(frozen=True)
 class Cancel:
     session_id: str
-    reason: str
+    reason: Reason
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,9 @@ class Running:
 
 @dataclass
 class SchedulerStats:
+    """The scheduler's counters (:meth:`Runtime.stats`): jobs running and queued now,
+    the most that ran at once (overall and per provider), dispatches so far."""
+
     running: int = 0
     queued: int = 0
     max_running: int = 0
@@ -181,7 +185,7 @@ class SchedulerActor(pykka.ThreadingActor):
         elif isinstance(message, Spawn):
             return spawn.decide(self, message.request)
         elif isinstance(message, Cancel):
-            self._cancel(message.session_id, message.reason)
+            self._cancel(message.session_id, message.reason, message.note)
         elif isinstance(message, Load):
             for job in self.ctx.store.jobs(states=[JobState.QUEUED]):
                 self._push(QueuedJob(job.id, job.attempt, job.session_id, job.root_id,
@@ -371,12 +375,12 @@ class SchedulerActor(pykka.ThreadingActor):
         return run.reservation if run else Usage()
 
     # -- cancel and shutdown ----------------------------------------------------------
-    def _cancel(self, session_id: str, reason: str) -> None:
+    def _cancel(self, session_id: str, reason: Reason, note: str | None) -> None:
         with self.ctx.store.transaction() as tx:
             session = tx.session(session_id)
             if SessionState(session.state).terminal:
                 return
-            end_session(tx, session_id, SessionState.CANCELLED, reason)
+            end_session(tx, session_id, SessionState.CANCELLED, reason, note=note)
             summary = tx.summary
         # Apply now (not only when the listener's copy arrives) so the cancel is
         # visible to the caller as soon as this ask returns.

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sessiontree.budget import Budget
-from sessiontree.messages import SessionSpawnRequest, SessionSpawnResponse
+from sessiontree._budget import Budget
+from sessiontree._messages import SessionSpawnRequest, SessionSpawnResponse
+from sessiontree._reasons import Reason
+from sessiontree._states import SessionState
 from sessiontree.persistence.records import SessionRecord
 from sessiontree.persistence.tx import Tx
-from sessiontree.reasons import Reason
-from sessiontree.states import SessionState
 
 if TYPE_CHECKING:
     from sessiontree.supervision.scheduler import SchedulerActor

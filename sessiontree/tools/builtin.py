@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sessiontree.budget import Budget
-from sessiontree.messages import SessionSpawnRequest, SessionSpawnResponse
+from sessiontree._budget import Budget
+from sessiontree._messages import SessionSpawnRequest, SessionSpawnResponse
 from sessiontree.tools.registry import EffectClass, Tool, ToolContext, ToolError
 
 SPAWN_CAPABILITY = "session.spawn"

@@ -13,9 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from sessiontree._reasons import Reason
 from sessiontree.persistence.records import SessionRecord
 from sessiontree.providers.base import ToolCall
-from sessiontree.reasons import Reason
 from sessiontree.tools.registry import Tool, ToolRegistry
 
 

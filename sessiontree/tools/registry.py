@@ -19,15 +19,18 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from sessiontree.cancellation import CancelToken
-from sessiontree.errors import InvalidInput, SessionTreeError
+from sessiontree._cancellation import CancelToken
+from sessiontree._errors import InvalidInput, SessionTreeError
+from sessiontree._reasons import Reason
 from sessiontree.providers.base import ToolSpec
-from sessiontree.reasons import Reason
 
 _NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$")
 
 
 class EffectClass(StrEnum):
+    """What running a tool does to the world, which decides what recovery may do with
+    a call cut off between its intent and its result (see the module docstring)."""
+
     READ_ONLY = "read_only"
     IDEMPOTENT = "idempotent"
     SIDE_EFFECTING = "side_effecting"

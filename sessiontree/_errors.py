@@ -1,14 +1,31 @@
 """One exception root, a few meaningful subclasses, each carrying structured facts.
 
 Every public entry point raises a subclass of :class:`SessionTreeError`; a program can
-switch on ``reason`` (a :class:`~sessiontree.reasons.Reason`) instead of parsing text.
+switch on ``reason`` (a :class:`~sessiontree._reasons.Reason`) instead of parsing text,
+and read the facts (ids, paths, numbers) from typed attributes and ``facts``::
+
+    SessionTreeError                  reason, facts
+    ├── InvalidInput (ValueError)     a host's argument is malformed or out of range
+    ├── UnknownSession (KeyError)     session_id
+    ├── IllegalTransition             kind, subject_id, from_state, to_state
+    ├── WaitTimeout (TimeoutError)    a wait ended before the session did
+    ├── RuntimeClosed                 the runtime was closed
+    ├── StoreError                    path (when known); the store refused a read/write
+    │   ├── SchemaVersionError        found, supported
+    │   ├── StoreInUse                another live process holds the store
+    │   └── CorruptStore              a row fails its integrity check
+    ├── ProviderError                 a provider call failed (providers.base)
+    └── ToolError                     a tool's error result for the model (tools.registry)
+
+Not errors: :class:`~sessiontree._cancellation.Cancelled` is a ``BaseException`` (like
+trio's), so that no ``except Exception`` on the way swallows a cancellation.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sessiontree.reasons import Reason
+from sessiontree._reasons import Reason
 
 
 class SessionTreeError(Exception):
@@ -68,23 +85,6 @@ class IllegalTransition(SessionTreeError):
         return self.subject_id if self.kind == "session" else None
 
 
-class LimitExceeded(SessionTreeError):
-    """A limit or budget would be exceeded."""
-
-
-class SpawnRejected(SessionTreeError):
-    """The scheduler refused a spawn request; ``reason`` says why."""
-
-    def __init__(self, message: str, *, reason: Reason, **facts: Any) -> None:
-        super().__init__(message, reason=reason, **facts)
-
-
-class CapabilityDenied(SessionTreeError):
-    """The Tool Gate refused a tool call."""
-
-    reason = Reason.CAPABILITY_DENIED
-
-
 class WorkspaceConflict(SessionTreeError):
     """A workspace path is held by another session."""
 
@@ -113,12 +113,6 @@ class CorruptStore(StoreError):
     """A stored row fails its integrity check (hash or chain mismatch, bad JSON)."""
 
     reason = Reason.CORRUPT_STORE
-
-
-class RecoveryError(SessionTreeError):
-    """Recovery of a store left by a dead process could not proceed."""
-
-    reason = Reason.RECOVERY_ERROR
 
 
 class RuntimeClosed(SessionTreeError):

@@ -7,6 +7,12 @@ import threading
 
 
 class Cancelled(BaseException):
+    """Raised inside a run that was cancelled (``reason`` says by whom or why).
+
+    Cancellation is not failure: a cancelled session ends ``cancelled``, never
+    ``failed``, and nothing retries it. Tools and providers may let it propagate; they
+    must not turn it into an ordinary exception."""
+
     def __init__(self, reason: str = "cancelled") -> None:
         super().__init__(reason)
         self.reason = reason
@@ -20,11 +26,13 @@ class CancelToken:
         self.reason = "cancelled"
 
     def cancel(self, reason: str = "cancelled") -> None:
+        """Set the token (idempotent; the last reason wins). Called by the scheduler."""
         self.reason = reason
         self._event.set()
 
     @property
     def cancelled(self) -> bool:
+        """True once the run was cancelled."""
         return self._event.is_set()
 
     def wait(self, timeout: float | None) -> bool:
@@ -32,5 +40,7 @@ class CancelToken:
         return self._event.wait(timeout)
 
     def raise_if_cancelled(self) -> None:
+        """Raise :class:`Cancelled` if the run was cancelled; a cheap check to call
+        between steps of long work."""
         if self._event.is_set():
             raise Cancelled(self.reason)

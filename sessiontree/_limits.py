@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
+from sessiontree._budget import Budget, Usage
 from sessiontree._model import PublicModel
-from sessiontree.budget import Budget, Usage
 
 RestartType = Literal["permanent", "transient", "temporary"]
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]

@@ -10,7 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from sessiontree.budget import Budget, Usage
+from sessiontree._budget import Budget, Usage
+from sessiontree._states import JobState, SessionState, ToolCallState
 from sessiontree.persistence.records import (
     EventRecord,
     JobRecord,
@@ -20,7 +21,6 @@ from sessiontree.persistence.records import (
     ToolCallRecord,
 )
 from sessiontree.persistence.store import Store
-from sessiontree.states import JobState, SessionState, ToolCallState
 
 
 class _View(BaseModel):
@@ -29,7 +29,8 @@ class _View(BaseModel):
 
 class SessionInfo(_View):
     """One session as the host sees it. ``spent`` is its own usage plus what its ended
-    children's subtrees spent plus what its live children hold; ``summary`` is its
+    children's subtrees spent plus ``carved``, the budget its live children hold
+    (carved out of this session's, returned unused when they end); ``summary`` is its
     final answer once it completed (``None`` before, and for sessions that failed);
     ``meta`` is what the host gave at creation."""
 
@@ -45,6 +46,7 @@ class SessionInfo(_View):
     budget: Budget
     usage: Usage
     spent: Usage
+    carved: Usage
     spawn_count: int
     capabilities: tuple[str, ...]
     workspace: str | None
@@ -184,6 +186,7 @@ def info(store: Store, record: SessionRecord, *, with_summary: bool = True) -> S
         budget=record.budget,
         usage=record.usage,
         spent=record.usage + record.children_spent + record.carved,
+        carved=record.carved,
         spawn_count=record.spawn_count,
         capabilities=record.capabilities,
         workspace=record.workspace,

@@ -55,6 +55,5 @@ class Reason(StrEnum):
     SCHEMA_VERSION = "schema_version"
     STORE_IN_USE = "store_in_use"
     CORRUPT_STORE = "corrupt_store"
-    RECOVERY_ERROR = "recovery_error"
     RUNTIME_CLOSED = "runtime_closed"
     TIMEOUT = "timeout"

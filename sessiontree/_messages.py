@@ -10,8 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sessiontree.budget import Budget, Usage
-from sessiontree.reasons import Reason
+from sessiontree._budget import Budget, Usage
+from sessiontree._reasons import Reason
 
 
 class _Msg(BaseModel):

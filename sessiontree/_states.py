@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sessiontree.errors import IllegalTransition
+from sessiontree._errors import IllegalTransition
 
 
 class SessionState(StrEnum):

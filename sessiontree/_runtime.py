@@ -21,26 +21,14 @@ from typing import Any
 import pykka
 from pydantic import ValidationError
 
-from sessiontree.actors.context import FaultHook, RuntimeContext
-from sessiontree.budget import Budget
-from sessiontree.clock import Clock, SystemClock
-from sessiontree.errors import InvalidInput, RuntimeClosed, WaitTimeout
-from sessiontree.limits import Limits
-from sessiontree.messages import SessionSpawnRequest, SessionSpawnResponse
-from sessiontree.persistence import lease
-from sessiontree.persistence.engine import open_store
-from sessiontree.persistence.records import CommitSummary
-from sessiontree.persistence.store import Store
-from sessiontree.providers.base import Provider
-from sessiontree.reasons import Reason
-from sessiontree.states import JobState, SessionState, ToolCallState
-from sessiontree.supervision import scheduler as sch
-from sessiontree.supervision.recovery import RecoveryReport, recover
-from sessiontree.supervision.scheduler import SchedulerActor, SchedulerStats
-from sessiontree.tools.builtin import BUILTIN_TOOLS
-from sessiontree.tools.gate import ToolGate
-from sessiontree.tools.registry import Tool, ToolRegistry
-from sessiontree.views import (
+from sessiontree._budget import Budget
+from sessiontree._clock import Clock, SystemClock
+from sessiontree._errors import InvalidInput, RuntimeClosed, WaitTimeout
+from sessiontree._limits import Limits, RestartType, Strategy
+from sessiontree._messages import SessionSpawnRequest, SessionSpawnResponse
+from sessiontree._reasons import Reason
+from sessiontree._states import JobState, SessionState, ToolCallState
+from sessiontree._views import (
     EventInfo,
     JobInfo,
     MailboxPost,
@@ -56,6 +44,18 @@ from sessiontree.views import (
     message_info,
     tool_call_info,
 )
+from sessiontree.actors.context import FaultHook, RuntimeContext
+from sessiontree.persistence import lease
+from sessiontree.persistence.engine import open_store
+from sessiontree.persistence.records import CommitSummary
+from sessiontree.persistence.store import Store
+from sessiontree.providers.base import Provider
+from sessiontree.supervision import scheduler as sch
+from sessiontree.supervision.recovery import RecoveryReport, recover
+from sessiontree.supervision.scheduler import SchedulerActor, SchedulerStats
+from sessiontree.tools.builtin import BUILTIN_TOOLS
+from sessiontree.tools.gate import ToolGate
+from sessiontree.tools.registry import Tool, ToolRegistry
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +228,8 @@ class Runtime:
 
     # -- registration -----------------------------------------------------------------
     def register_provider(self, provider: Provider) -> None:
+        """Make ``provider`` available to sessions (by its ``name``). Raises
+        :class:`InvalidInput` for an object that is not a provider or a name taken."""
         self._check_open()
         name = getattr(provider, "name", None)
         if not isinstance(name, str) or not name or not callable(getattr(provider, "complete", None)):
@@ -237,6 +239,8 @@ class Runtime:
         self._ctx.providers[name] = provider
 
     def register_tool(self, tool: Tool) -> None:
+        """Add ``tool`` to the registry (the Tool Gate still decides every call).
+        Raises :class:`InvalidInput` for a non-tool or a name already registered."""
         self._check_open()
         self._ctx.tools.register(tool)
 
@@ -269,8 +273,8 @@ class Runtime:
         workspace: str | Path | None = None,
         system: str | None = None,
         max_children: int | None = None,
-        restart: str | None = None,
-        child_strategy: str | None = None,
+        restart: RestartType | None = None,
+        child_strategy: Strategy | None = None,
         start: bool = True,
         meta: dict[str, Any] | None = None,
     ) -> str:
@@ -330,12 +334,18 @@ class Runtime:
             tx.set_state(session_id, SessionState.QUEUED, Reason.ENQUEUED)
             return tx.enqueue(session_id).id
 
-    def cancel(self, session_id: str, reason: str = "cancelled_by_host") -> None:
+    def cancel(self, session_id: str, note: str | None = None) -> None:
         """Cancel a session and its subtree. A queued run is dropped at once; a running
-        one is cancelled cooperatively (its late result is discarded). Idempotent."""
+        one is cancelled cooperatively (its late result is discarded). Idempotent.
+
+        The session ends ``cancelled`` with reason ``cancelled_by_host``; ``note`` (free
+        text, e.g. why) is stored beside the reason in the state event, never as it."""
         self._check_open()
+        if note is not None and not isinstance(note, str):
+            raise InvalidInput("note must be a str")
         self._store.session(session_id)  # UnknownSession for a bad id
-        self._ctx.scheduler.ask(sch.Cancel(session_id, reason), timeout=ASK_TIMEOUT)
+        self._ctx.scheduler.ask(sch.Cancel(session_id, Reason.CANCELLED_BY_HOST, note),
+                                timeout=ASK_TIMEOUT)
 
     def resolve(self, call_id: str, outcome: str, result: Any = None) -> None:
         """Operator decision on a side-effecting call cut off between intent and result."""
@@ -376,8 +386,15 @@ class Runtime:
                         raise WaitTimeout(f"{what} did not finish within {timeout}s")
                     self._changed.wait(remaining if remaining is not None else 1.0)
 
-    def wait_state(self, session_id: str, state: str, timeout: float | None = None) -> SessionInfo:
-        """Block until the session is in ``state`` (or terminal)."""
+    def wait_state(
+        self, session_id: str, state: SessionState | str, timeout: float | None = None
+    ) -> SessionInfo:
+        """Block until the session is in ``state`` (or has ended); return it. Raises
+        :class:`WaitTimeout`, :class:`InvalidInput` for an unknown state name."""
+        try:
+            state = SessionState(state)
+        except ValueError:
+            raise InvalidInput(f"unknown session state {state!r}") from None
 
         def check() -> SessionInfo | None:
             s = self.session(session_id)
