@@ -5,6 +5,7 @@ docstring, and nothing else public leaks into the package namespace."""
 from __future__ import annotations
 
 import inspect
+import json
 import subprocess
 import sys
 
@@ -34,7 +35,11 @@ def test_public_names_are_pinned() -> None:
 
 
 def test_nothing_public_leaks_into_the_namespace_beyond_all() -> None:
-    public = {name for name in vars(sessiontree) if not name.startswith("_")}
+    # In a fresh interpreter: other tests import sessiontree.testing, .console, ...
+    code = ("import json, sessiontree; "
+            "print(json.dumps(sorted(n for n in vars(sessiontree) if not n.startswith('_'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    public = set(json.loads(out.stdout))
     assert public - LAYOUT_PACKAGES == set(sessiontree.__all__)
 
 
