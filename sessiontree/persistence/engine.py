@@ -1,13 +1,16 @@
-"""Opening a store: from a path or URL to a ready :class:`Store` (schema checked)."""
+"""Opening a store: from a path or URL to a ready :class:`Store` (schema checked).
+
+The one factory that picks the engine: SQLite paths and ``sqlite:///`` URLs today
+(``persistence.sqlite``); a ``postgresql://`` URL will pick a PostgreSQL engine module.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import peewee as pw
-
 from sessiontree._clock import Clock, SystemClock
 from sessiontree._errors import InvalidInput, StoreError
+from sessiontree.persistence import sqlite
 from sessiontree.persistence.store import Store
 
 
@@ -40,17 +43,6 @@ def open_store(
     path = _sqlite_path(target)
     if not create and path != ":memory:" and not Path(path).exists():
         raise StoreError(f"no store at {path}", path=path)
-    db = pw.SqliteDatabase(
-        path,
-        thread_safe=False,  # one shared connection, guarded by Store._lock
-        check_same_thread=False,
-        pragmas={
-            "journal_mode": "wal",
-            "synchronous": "full" if durable else "normal",
-            "busy_timeout": 5000,
-            "foreign_keys": 0,
-        },
-    )
-    store = Store(db, path=path, clock=clock or SystemClock())
+    store = Store(sqlite.connect(path, durable=durable), path=path, clock=clock or SystemClock())
     store.initialize()
     return store

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
@@ -28,6 +27,7 @@ from sessiontree._errors import (
     UnknownSession,
 )
 from sessiontree.persistence import convert
+from sessiontree.persistence import sqlite as engine
 from sessiontree.persistence.models import Models, bind_models
 from sessiontree.persistence.records import (
     CheckpointRecord,
@@ -88,9 +88,9 @@ class Store:
                         found=version,
                         supported=SCHEMA_VERSION,
                     )
-        except pw.DatabaseError as exc:
+        except engine.ERRORS as exc:
             self._close_quietly()
-            if "not a database" in str(exc) or "malformed" in str(exc):
+            if engine.is_not_a_store(exc):
                 raise CorruptStore(f"{self.path} is not a sessiontree store: {exc}") from exc
             raise StoreError(f"cannot open store {self.path}: {exc}") from exc
         except StoreError:
@@ -140,17 +140,16 @@ class Store:
             self._writing = True
             try:
                 try:
-                    conn.execute("BEGIN")
+                    engine.begin(conn)
                     yield tx
                     tx.flush()
                     if self.fault_hook is not None:
                         self.fault_hook("store.commit")
-                    conn.execute("COMMIT")
+                    engine.commit(conn)
                 except BaseException:
-                    with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back
-                        conn.execute("ROLLBACK")
+                    engine.rollback(conn)
                     raise
-            except (pw.DatabaseError, sqlite3.DatabaseError) as exc:
+            except engine.ERRORS as exc:
                 raise StoreError(f"store write failed: {exc}", path=self.path) from exc
             finally:
                 self._writing = False
@@ -170,7 +169,7 @@ class Store:
                 raise StoreError("store is closed", path=self.path)
             try:
                 yield self.m
-            except (pw.DatabaseError, sqlite3.DatabaseError) as exc:
+            except engine.ERRORS as exc:
                 raise StoreError(f"store read failed: {exc}", path=self.path) from exc
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[SimpleNamespace]:

@@ -12,16 +12,13 @@ from types import SimpleNamespace
 from typing import Any
 
 from sessiontree._budget import Budget, Usage
-from sessiontree._errors import StoreError, UnknownSession
+from sessiontree._errors import StoreError
 from sessiontree._ids import new_id
 from sessiontree._reasons import Reason
 from sessiontree._states import (
-    LIVE_JOB_STATES,
     TERMINAL_STATES,
     JobState,
     SessionState,
-    ToolCallState,
-    check_call_transition,
     check_job_transition,
     check_transition,
 )
@@ -32,9 +29,8 @@ from sessiontree.persistence.records import (
     JobRecord,
     MessageRecord,
     SessionRecord,
-    ToolCallRecord,
 )
-from sessiontree.persistence.txbase import TxBase, span_id
+from sessiontree.persistence.txqueries import QueryTx
 
 _TERMINAL = tuple(sorted(s.value for s in TERMINAL_STATES))
 
@@ -49,20 +45,10 @@ class JobFenced(Exception):
         self.state = state
 
 
-class Tx(TxBase):
+class Tx(QueryTx):
     """One write transaction with the domain's verbs (see the module docstring)."""
 
     # -- sessions ----------------------------------------------------------------------
-    def _row(self, session_id: str) -> Any:
-        """The session's row as of now in this transaction (shared: read, don't keep)."""
-        row = self._session_row(session_id)
-        if row is None:
-            raise UnknownSession(session_id)
-        return row
-
-    def session(self, session_id: str) -> SessionRecord:
-        return convert.session(self._row(session_id))
-
     def update_session(self, session_id: str, **fields: Any) -> None:
         if "state" in fields:
             raise StoreError("state changes go through Tx.set_state")
@@ -162,41 +148,6 @@ class Tx(TxBase):
             self.set_state(sid, SessionState.QUEUED)
             job = self.enqueue(sid)
         return self.session(sid), job
-
-    def children_of(self, session_id: str, *, live_only: bool = False) -> list[SessionRecord]:
-        """The session's children in spawn order (only those not yet ended, if asked)."""
-        sql = 'SELECT "id" FROM "session" WHERE "parent_id" = ?'
-        params: tuple[Any, ...] = (session_id,)
-        if live_only:
-            sql += ' AND "state" NOT IN (?, ?, ?)'
-            params += _TERMINAL
-        ids = [r[0] for r in self._exec(sql + ' ORDER BY "spawn_index"', params).fetchall()]
-        return [self.session(i) for i in ids]
-
-    def child_ids(self, session_id: str) -> list[str]:
-        """Ids of all the session's children, in spawn order."""
-        cur = self._exec('SELECT "id" FROM "session" WHERE "parent_id" = ? ORDER BY "spawn_index"',
-                         (session_id,))
-        return [r[0] for r in cur.fetchall()]
-
-    def session_by_spawn_key(self, spawn_key: str) -> SessionRecord | None:
-        """The child a spawn call with this idempotency key created, if any."""
-        found = self._exec('SELECT "id" FROM "session" WHERE "spawn_key" = ?', (spawn_key,)).fetchone()
-        return None if found is None else self.session(found[0])
-
-    def sessions_in(self, states: tuple[SessionState, ...]) -> list[SessionRecord]:
-        """Every session in one of ``states``, oldest first."""
-        marks = ", ".join("?" * len(states))
-        cur = self._exec(f'SELECT "id" FROM "session" WHERE "state" IN ({marks}) '
-                         'ORDER BY "created_at", "id"', tuple(str(s) for s in states))
-        return [self.session(r[0]) for r in cur.fetchall()]
-
-    def live_children(self, session_id: str) -> list[str]:
-        """Ids of the session's children not yet in a terminal state, in spawn order."""
-        cur = self._exec(
-            'SELECT "id" FROM "session" WHERE "parent_id" = ? AND "state" NOT IN (?, ?, ?) '
-            'ORDER BY "spawn_index"', (session_id, *_TERMINAL))
-        return [r[0] for r in cur.fetchall()]
 
     def set_state(
         self, session_id: str, to_state: SessionState | str, reason: Reason | str | None = None,
@@ -365,23 +316,6 @@ class Tx(TxBase):
         self.summary.jobs.append(job)
         return job
 
-    def jobs_in(self, states: tuple[JobState, ...]) -> list[JobRecord]:
-        """Every job in one of ``states``, in enqueue order."""
-        marks = ", ".join("?" * len(states))
-        cur = self._exec(f'SELECT "id" FROM "job" WHERE "state" IN ({marks}) ORDER BY "order"',
-                         tuple(str(s) for s in states))
-        return [self.job(r[0]) for r in cur.fetchall()]
-
-    def _job_row(self, job_id: str) -> Any:
-        """The job's row as of now in this transaction (shared: read, don't keep)."""
-        row = self._cached_row("job", job_id)
-        if row is None:
-            raise StoreError(f"unknown job {job_id}", job_id=job_id)
-        return row
-
-    def job(self, job_id: str) -> JobRecord:
-        return convert.job(self._job_row(job_id))
-
     def fence(self, job_id: str, attempt: int) -> None:
         """Raise :class:`JobFenced` unless ``job_id`` is running at ``attempt``."""
         row = self._job_row(job_id)
@@ -402,76 +336,3 @@ class Tx(TxBase):
         elif dst is JobState.CANCELLED:
             self.summary.cancelled_jobs.append(job_id)
 
-    def live_jobs(self, session_id: str) -> list[JobRecord]:
-        cur = self._exec('SELECT * FROM "job" WHERE "session_id" = ? AND "state" IN (?, ?)',
-                         (session_id, *LIVE_JOB_STATES))
-        names = [d[0] for d in cur.description]
-        return [convert.job(SimpleNamespace(**dict(zip(names, r, strict=True)))) for r in cur]
-
-    # -- tool calls -------------------------------------------------------------------
-    def add_tool_call(
-        self, *, call_id: str, session_id: str, job_id: str, message_seq: int, idx: int,
-        tool: str, args: Any, effect: str,
-    ) -> ToolCallRecord:
-        args_hash = self.put(args)
-        fields = {
-            "id": call_id, "session_id": session_id, "job_id": job_id,
-            "message_seq": message_seq, "idx": idx, "tool": tool, "args_hash": args_hash,
-            "idempotency_key": f"idem_{span_id(session_id + ':' + call_id, 32)}",
-            "effect": effect, "state": ToolCallState.PENDING.value, "result_hash": None, "attempts": 0,
-            "created_at": self.now,
-        }
-        self._insert("tool_call", fields)
-        return convert.tool_call(SimpleNamespace(**fields))
-
-    def tool_call(self, call_id: str) -> ToolCallRecord:
-        row = self._get("tool_call", "id", call_id)
-        if row is None:
-            raise StoreError(f"unknown tool call {call_id}", call_id=call_id)
-        return convert.tool_call(row)
-
-    def set_tool_call(self, call_id: str, state: ToolCallState, **fields: Any) -> None:
-        """Move a tool call along the journal's state machine
-        (:data:`~sessiontree._states.CALL_TRANSITIONS`)."""
-        cur = self._exec('SELECT "state" FROM "tool_call" WHERE "id" = ?', (call_id,)).fetchone()
-        if cur is None:
-            raise StoreError(f"unknown tool call {call_id}", call_id=call_id)
-        dst = check_call_transition(call_id, cur[0], str(state))
-        fields["state"] = dst.value
-        if dst.ended:
-            fields["finished_at"] = self.now
-        self._update("tool_call", fields, "id", call_id)
-
-    # -- mailbox ----------------------------------------------------------------------
-    def post(self, session_id: str, kind: str, sender_id: str, body: dict[str, Any]) -> bool:
-        """Post to a session's persisted mailbox; False if this sender already posted."""
-        body_hash = self.put(body)
-        return bool(self._insert("mailbox", {
-            "session_id": session_id, "kind": kind, "sender_id": sender_id,
-            "body_hash": body_hash, "created_at": self.now,
-        }, ignore=True))
-
-    def announced_children(self, session_id: str) -> set[str]:
-        cur = self._exec('SELECT "sender_id" FROM "mailbox" WHERE "session_id" = ? AND "kind" = ?',
-                         (session_id, "announce_back"))
-        return {r[0] for r in cur}
-
-    def consumed_senders(self, session_id: str) -> set[str]:
-        """Senders whose posts to this mailbox were already consumed."""
-        cur = self._exec('SELECT "sender_id" FROM "mailbox" WHERE "session_id" = ? '
-                         'AND "consumed_at" IS NOT NULL', (session_id,))
-        return {r[0] for r in cur}
-
-    def posts_from(self, session_id: str, sender_ids: list[str]) -> dict[str, Any]:
-        """The bodies (parsed) posted to this mailbox by ``sender_ids``, by sender."""
-        marks = ", ".join("?" * len(sender_ids))
-        cur = self._exec(f'SELECT "sender_id", "body_hash" FROM "mailbox" WHERE "session_id" = ? '
-                         f'AND "sender_id" IN ({marks})', (session_id, *sender_ids))
-        return {sender: self.artifact_json(digest) for sender, digest in cur.fetchall()}
-
-    def consume(self, session_id: str, sender_ids: list[str]) -> None:
-        self.m.mailbox.update(consumed_at=self.now).where(
-            (self.m.mailbox.session_id == session_id)
-            & (self.m.mailbox.sender_id.in_(sender_ids))
-            & (self.m.mailbox.consumed_at.is_null())
-        ).execute()
