@@ -4,6 +4,35 @@ Open a store, register providers and tools, create root sessions, wait for them,
 the tree, close. Thread-safe; a context manager. ``Runtime.open`` also recovers a store
 left by a dead process (see ``supervision.recovery``) once the providers and tools it
 was given are registered -- they live in code, not in the store.
+
+Threads, and the state each one alone may touch (the one map; keep it true):
+
+==========================  ==========================================================
+host threads                call ``Runtime`` methods. They write the store through its
+                            transactions (create, enqueue, resolve) and *ask* the
+                            scheduler for everything that touches its state (cancel,
+                            stats, spawn); they never read or write scheduler state.
+the scheduler's thread      (``SchedulerActor``, one) alone owns the queue, the running
+                            set, the per-provider counters, the throttle buffer and
+                            its timer bookkeeping; decides spawns and restarts.
+pooled actor threads        (``actors.threads``) each run one ``SessionActor`` for one
+                            model_run: the provider call, the tools, the run's
+                            commits. An actor touches only its own run's state, and
+                            tells the scheduler when it ends (``JobFinished``) or dies
+                            (``ActorCrashed``).
+the clock's timer threads   (``SystemClock.call_later``) only *send* a message to an
+                            actor (``Wake``, a retry); they never touch its state.
+the lease heartbeat         renews the store's owner lease every ``lease_ttl / 3``;
+                            touches only the lease row.
+store listeners             run on whichever thread committed, right after the commit;
+                            they must be cheap and thread-safe: the history cache
+                            extends its entries under its own lock, the runtime bumps
+                            a Condition and tells the scheduler of new jobs.
+==========================  ==========================================================
+
+Guarantees: one writer connection, used under the store's lock; every commit's
+listeners run after the commit, never inside it; no thread ever waits for the
+scheduler while holding the store's lock.
 """
 
 from __future__ import annotations
