@@ -14,13 +14,14 @@ from typing import Any
 
 from sessiontree._errors import SessionTreeError
 from sessiontree._runtime import Runtime
+from sessiontree._states import TERMINAL_STATES
 from sessiontree.persistence.engine import open_store
 from sessiontree.persistence.store import Store
 
 OK, BAD_OUTCOME, CANNOT_RUN, INTERRUPTED = 0, 1, 2, 130
 
 HOLD_STATES = ("awaiting_operator", "awaiting_consent", "paused")
-TERMINAL = ("completed", "failed", "cancelled")
+TERMINAL = tuple(s.value for s in TERMINAL_STATES)
 
 SetupFn = Callable[[Runtime], None]
 

@@ -24,6 +24,7 @@ from typing import Any
 from sessiontree._errors import SessionTreeError, StoreError, StoreInUse, WaitTimeout
 from sessiontree._ids import new_id
 from sessiontree._runtime import LEASE_TTL, Runtime
+from sessiontree._states import LIVE_JOB_STATES, ToolCallState
 from sessiontree._version import __version__
 from sessiontree._views import SessionInfo
 from sessiontree.console import demo
@@ -114,7 +115,7 @@ def _held(store: Store, root: SessionInfo) -> list[tuple[str, str, list[str]]]:
     """Sessions of the tree that wait for a person: (id, state, open call ids)."""
     out = []
     for record in store.sessions(root_id=root.id, states=list(HOLD_STATES)):
-        calls = [c.id for c in store.tool_calls(record.id, states=["intent"])]
+        calls = [c.id for c in store.tool_calls(record.id, states=[ToolCallState.INTENT])]
         out.append((record.id, record.state, calls))
     return out
 
@@ -138,7 +139,7 @@ def _settle(rt: Runtime, root_id: str, deadline: float | None) -> tuple[SessionI
         except WaitTimeout:
             pass
         root = rt.session(root_id)
-        live_jobs = rt.jobs(states=["queued", "running"])
+        live_jobs = rt.jobs(states=LIVE_JOB_STATES)
         if _held(rt._store, root) and not live_jobs:
             confirmations += 1
             if confirmations >= 2:

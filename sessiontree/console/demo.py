@@ -208,7 +208,7 @@ def unfinished_root(rt: st.Runtime) -> st.SessionInfo | None:
     for record in rt.sessions():
         if (record.parent_id is None and record.role == "root"
                 and record.meta.get("demo") == DEMO
-                and record.state not in ("completed", "failed", "cancelled")):
+                and not record.terminal):
             found = record
     return rt.session(found.id) if found is not None else None
 

@@ -17,7 +17,7 @@ from rich.tree import Tree
 
 from sessiontree._budget import Usage
 from sessiontree._errors import SessionTreeError
-from sessiontree._states import TERMINAL_STATES
+from sessiontree._states import TERMINAL_STATES, JobState
 from sessiontree._views import SessionInfo, SessionNode, build_forest
 from sessiontree.persistence.store import Store
 
@@ -106,11 +106,11 @@ def forest(
 def header(store: Store, running: int | None = None, queued: int | None = None) -> Text:
     """Job counts (from the scheduler when given, else from the store) and session counts."""
     if running is None:
-        running = len(store.jobs(states=["running"]))
+        running = len(store.jobs(states=[JobState.RUNNING]))
     if queued is None:
-        queued = len(store.jobs(states=["queued"]))
+        queued = len(store.jobs(states=[JobState.QUEUED]))
     total = store.count_sessions()
-    done = store.count_sessions(["completed", "failed", "cancelled"])
+    done = store.count_sessions([s.value for s in TERMINAL_STATES])
     text = Text()
     text.append("sessiontree ", style="bold")
     text.append(f"{Path(store.path).name}  ", style="dim")
