@@ -35,6 +35,41 @@ def test_queue_releases_delayed_jobs_when_due_and_ignores_duplicates() -> None:
     assert popped is not None and popped.job_id == "job1"
 
 
+def test_a_discarded_job_is_never_popped_and_leaves_the_count() -> None:
+    q = FairQueue()
+    for n in range(3):
+        q.push(_job(n, "r"))
+    q.push(_job(9, "other"))
+    q.discard("job0")
+    q.discard("job9")
+    assert len(q) == 2
+    popped = [q.pop_next(lambda j: True) for _ in range(3)]
+    assert [j.job_id if j else None for j in popped] == ["job1", "job2", None]
+    assert len(q) == 0 and q.first() is None
+
+
+def test_a_discarded_delayed_job_is_dropped_and_a_new_attempt_is_queued_alone() -> None:
+    q = FairQueue()
+    q.push(_job(1, "r"), not_before=5.0, now=0.0)
+    q.discard("job1")
+    assert q.release_due(10.0) is None and q.pop_next(lambda j: True) is None
+    retried = QueuedJob("job1", 2, "s1", "r", "p", 1)
+    assert q.push(retried)
+    assert q.pop_next(lambda j: True) == retried
+    assert q.pop_next(lambda j: True) is None
+
+
+def test_an_ineligible_head_lets_the_next_tree_go_without_losing_its_place() -> None:
+    q = FairQueue()
+    q.push(_job(1, "a", session="busy"))
+    q.push(_job(2, "b"))
+    first = q.pop_next(lambda j: j.session_id != "busy")
+    assert first is not None and first.job_id == "job2"
+    assert q.first() == _job(1, "a", session="busy")
+    later = q.pop_next(lambda j: True)
+    assert later is not None and later.job_id == "job1"
+
+
 class CountingProvider:
     """Counts calls in flight, globally and per session, inside the provider itself."""
 

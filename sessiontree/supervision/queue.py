@@ -2,6 +2,12 @@
 
 One tree with a thousand queued runs cannot starve another with one: each dispatch
 takes the next eligible job of the next tree in turn.
+
+Cost: push, a pop whose first tree's head is eligible, and discard are O(1) (amortised)
+in the number of queued jobs and trees; len() is O(1). A cancelled job is dropped
+lazily: its entry stays where it is until a pop or a release walks past it, and is
+then thrown away (``_known`` holds what is live). Only a pop that meets ineligible
+heads (a busy session, a provider at its limit) walks further, one step per such head.
 """
 
 from __future__ import annotations
@@ -23,17 +29,22 @@ class QueuedJob:
 
 
 class FairQueue:
+    """FIFO per root tree, round-robin across trees; delayed jobs wait in a heap."""
+
     def __init__(self) -> None:
-        self._trees: OrderedDict[str, deque[QueuedJob]] = OrderedDict()
+        self._trees: OrderedDict[str, deque[QueuedJob]] = OrderedDict()  # next in turn first
         self._delayed: list[tuple[float, int, QueuedJob]] = []
-        self._known: dict[str, int] = {}  # job_id -> attempt, to ignore duplicates
+        self._known: dict[str, int] = {}  # live job_id -> attempt; anything else is stale
 
     def __len__(self) -> int:
-        return sum(len(q) for q in self._trees.values()) + len(self._delayed)
+        return len(self._known)
+
+    def _live(self, job: QueuedJob) -> bool:
+        return self._known.get(job.job_id) == job.attempt
 
     def push(self, job: QueuedJob, not_before: float | None = None, now: float = 0.0) -> bool:
         """Add a job (ignored if the same attempt is already queued). True if added."""
-        if self._known.get(job.job_id) == job.attempt:
+        if self._live(job):
             return False
         self._known[job.job_id] = job.attempt
         if not_before is not None and not_before > now:
@@ -44,43 +55,45 @@ class FairQueue:
 
     def release_due(self, now: float) -> float | None:
         """Move due delayed jobs into their trees; return the next due time, if any."""
-        while self._delayed and self._delayed[0][0] <= now:
+        while self._delayed and (self._delayed[0][0] <= now or not self._live(self._delayed[0][2])):
             _, _, job = heapq.heappop(self._delayed)
-            self._trees.setdefault(job.root_id, deque()).append(job)
+            if self._live(job):
+                self._trees.setdefault(job.root_id, deque()).append(job)
         return self._delayed[0][0] if self._delayed else None
 
     def discard(self, job_id: str) -> None:
+        """Forget a queued job (cancelled): it is never popped."""
         self._known.pop(job_id, None)
-        for root in list(self._trees):
-            q = self._trees[root]
-            kept = deque(j for j in q if j.job_id != job_id)
-            if kept:
-                self._trees[root] = kept
-            else:
-                del self._trees[root]
-        self._delayed = [d for d in self._delayed if d[2].job_id != job_id]
-        heapq.heapify(self._delayed)
 
     def pop_next(self, eligible: Callable[[QueuedJob], bool]) -> QueuedJob | None:
         """The first eligible job of the first tree that has one; that tree goes last."""
-        for root in list(self._trees):
-            q = self._trees[root]
+        emptied: list[str] = []
+        found: QueuedJob | None = None
+        for root, q in self._trees.items():
+            while q and not self._live(q[0]):
+                q.popleft()  # a discarded job: drop it now
             for i, job in enumerate(q):
-                if eligible(job):
+                if self._live(job) and eligible(job):
+                    found = job
                     del q[i]
-                    self._known.pop(job.job_id, None)
-                    self._trees.move_to_end(root)
-                    if not q:
-                        del self._trees[root]
-                    return job
-        return None
-
-    def heads(self) -> list[QueuedJob]:
-        return [q[0] for q in self._trees.values() if q]
+                    break
+            if found is not None:
+                self._trees.move_to_end(root)
+                if not q:
+                    emptied.append(root)
+                break
+            if not q:
+                emptied.append(root)
+        for root in emptied:
+            del self._trees[root]
+        if found is not None:
+            del self._known[found.job_id]
+        return found
 
     def first(self) -> QueuedJob | None:
         """The job that will be considered first (the head of the next tree in turn)."""
         for q in self._trees.values():
-            if q:
-                return q[0]
+            for job in q:
+                if self._live(job):
+                    return job
         return None
