@@ -6,7 +6,8 @@
 3. its spend rolls up to its parent and its unused carve returns to it;
 4. its parent's persisted mailbox gets exactly one ``SessionAnnounceBack`` (a unique
    index makes a second one impossible), and a parent waiting for exactly these
-   children is queued again.
+   children is queued again;
+5. its workspace path leases are freed (``persistence.workspace``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from sessiontree.actors.messages import SessionAnnounceBack
 from sessiontree.budget import Usage
-from sessiontree.persistence import convert
+from sessiontree.persistence import convert, workspace
 from sessiontree.persistence.records import SessionRecord
 from sessiontree.reasons import Reason
 from sessiontree.states import SessionState
@@ -40,6 +41,8 @@ def end_session(tx: Tx, ended: SessionRecord) -> None:
                 "was_running": job.state == "running",
             },
         )
+
+    workspace.release_session(tx, ended.id, reason=f"session_{ended.state}")
 
     if ended.parent_id is None:
         return
