@@ -16,3 +16,8 @@ once with an explicit reason.
 Layering: imports persistence and the core values only; ``tools`` builds the
 workspace tools on it (``tools.files``), the runtime and the scheduler bind with it.
 """
+
+from sessiontree.workspace.binding import WorkspaceMode
+from sessiontree.workspace.service import Workspaces
+
+__all__ = ["WorkspaceMode", "Workspaces"]
