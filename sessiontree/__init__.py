@@ -26,6 +26,7 @@ from sessiontree.errors import (
     UnknownSession,
     WaitTimeout,
     WorkspaceConflict,
+    WorkspaceError,
 )
 from sessiontree.persistence.verify import VerifyReport, verify_store
 from sessiontree.providers.base import (
@@ -95,6 +96,7 @@ __all__ = [
     "VerifyReport",
     "WaitTimeout",
     "WorkspaceConflict",
+    "WorkspaceError",
     "call",
     "reply",
     "tool",

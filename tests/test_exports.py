@@ -15,7 +15,8 @@ EXPECTED = sorted([
     "ScriptedProvider", "SessionAnnounceBack", "SessionInfo", "SessionNode", "SessionSpawnRequest",
     "SessionSpawnResponse", "SessionState", "SessionTreeError", "SpawnRejected", "StoreError",
     "StoreInUse", "Tool", "ToolCall", "ToolContext", "ToolError", "ToolSpec", "Usage",
-    "UnknownSession", "VerifyReport", "WaitTimeout", "WorkspaceConflict", "call", "reply", "tool",
+    "UnknownSession", "VerifyReport", "WaitTimeout", "WorkspaceConflict", "WorkspaceError", "call",
+    "reply", "tool",
     "verify_store",
 ])
 

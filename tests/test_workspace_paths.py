@@ -226,3 +226,13 @@ def test_delete_refuses_a_symlink_and_removes_a_regular_file(ws: tuple[Root, Pat
                                            ("a/..", ".")])
 def test_relative_paths_are_normalized(raw: str, norm: str) -> None:
     assert check_relative(raw) == norm
+
+
+def test_tool_context_workspace_path_shares_the_same_path_safety(ws: tuple[Root, Path]) -> None:
+    root, _ = ws
+    ctx = st.ToolContext(session_id="ses_1", call_id="tc_1", idempotency_key="k", attempt=1,
+                         role="r", depth=0, workspace=Path(root.path), cancel=st.CancelToken())
+    assert ctx.workspace_path("alias.txt") == Path(root.path) / "sub" / "inner.txt"
+    for path in ("etc_link/passwd", "x\x00y", "../x", ".git/config"):
+        with pytest.raises(st.ToolError, match="path refused"):
+            ctx.workspace_path(path)
