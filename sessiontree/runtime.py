@@ -286,6 +286,8 @@ class Runtime:
         if child_strategy not in (None, "one_for_one", "one_for_all", "rest_for_one"):
             raise InvalidInput(f"unknown strategy {child_strategy!r}")
         workspaces = self._ctx.workspaces
+        if workspace is None and workspace_mode is not None:
+            raise InvalidInput("workspace_mode needs a workspace")
         plan = None if workspace is None else workspaces.plan_root(workspace, workspace_mode)
         own_tree = plan is not None and plan.mode == "worktree"
         with self.store.transaction() as tx:

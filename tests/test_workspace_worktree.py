@@ -13,6 +13,9 @@ from test_workspace_git import trap
 from workspace_support import git, make_repo, tool_results
 
 import sessiontree as st
+from sessiontree.persistence import open_store
+from sessiontree.persistence import workspace as rows
+from sessiontree.states import SessionState
 
 RW = ["fs.read", "fs.write"]
 SPAWN = ["session.spawn", *RW]
@@ -219,3 +222,54 @@ def test_merge_child_refuses_what_is_not_a_completed_own_worktree_child(
         rt.wait(root, timeout=30)
         [refused] = tool_results(rt, root, "merge_child")
     assert not refused["ok"] and "no session" in refused["value"]["error"]
+
+
+def test_a_worktree_git_cannot_make_fails_the_spawn_and_the_root_cleanly(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+
+    def policy(turn: st.ScriptTurn) -> st.ModelReply:
+        if turn.role == "root" and turn.turn == 0:  # the child's start point disappears
+            git(repo, "update-ref", "-d", f"refs/heads/sessiontree/{turn.session_id}")
+            return st.reply("", spawn("child"))
+        return st.reply("done")
+
+    with st.Runtime.open(tmp_path / "t.db", providers=[st.ScriptedProvider(policy)]) as rt:
+        root = rt.create_session("go", capabilities=SPAWN, workspace=repo, workspace_mode="worktree")
+        assert rt.wait(root, timeout=30).state == "completed"
+        [spawned] = tool_results(rt, root, "spawn_session")
+        [child] = rt.tree(root)[0].children
+        assert not spawned["ok"] and spawned["value"]["reason"] == "workspace_unavailable"
+        assert (child.session.state, child.session.reason) == ("failed", "workspace_unavailable")
+
+        blocked = make_repo(tmp_path / "blocked")
+        (blocked / ".git" / "sessiontree").write_text("in the way")
+        with pytest.raises(st.WorkspaceError, match="cannot make the worktree"):
+            rt.create_session("go", workspace=blocked, workspace_mode="worktree")
+        [failed] = [n.session for n in rt.tree() if n.session.workspace and "blocked" in n.session.workspace]
+        assert (failed.state, failed.reason) == ("failed", "workspace_unavailable")
+
+
+def test_opening_the_store_finishes_what_a_dead_host_left_of_its_worktrees(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    db = tmp_path / "t.db"
+    provider = st.ScriptedProvider(lambda turn: st.reply("done"))
+    with st.Runtime.open(db, providers=[provider]) as rt:
+        done = rt.create_session("a", workspace=repo, workspace_mode="worktree", start=False)
+        pending = rt.create_session("b", workspace=repo, workspace_mode="worktree", start=False)
+        done_path, pending_path = (rt.session(s).workspace for s in (done, pending))
+    # What a host killed at the wrong moments leaves: a session completed with its worktree
+    # still there, and a live session whose worktree was never made.
+    git(repo, "worktree", "remove", "--force", str(pending_path))
+    store = open_store(db)
+    try:
+        with store.transaction() as tx:
+            for state in (SessionState.QUEUED, SessionState.RUNNING, SessionState.COMPLETED):
+                tx.set_state(done, state)
+            rows.update_binding(tx, pending, state="pending", git_dir=None)
+    finally:
+        store.close()
+    assert Path(str(done_path)).exists() and not Path(str(pending_path)).exists()
+    with st.Runtime.open(db, providers=[provider]) as rt:
+        assert [e["action"] for e in worktree_events(rt, done)] == ["created", "removed"]
+        assert [e["action"] for e in worktree_events(rt, pending)] == ["created", "created"]
+    assert not Path(str(done_path)).exists() and Path(str(pending_path), "README.md").exists()

@@ -100,14 +100,19 @@ class Workspaces:
 
     def check_child(self, tx: Tx, parent: SessionRecord, requested: str) -> tuple[Reason, str] | None:
         """A spawn's workspace request, checked before the child exists."""
-        verdict = child_binding(rows.binding(tx, parent.id), parent.id, parent.workspace, None, requested)
+        verdict = child_binding(self._parent(tx, parent), parent.id, parent.workspace, None, requested)
         return verdict if isinstance(verdict, tuple) else None
+
+    @staticmethod
+    def _parent(tx: Tx, parent: SessionRecord) -> WorkspaceBinding | None:
+        # a session without a workspace has no binding: spare the spawn a read
+        return None if parent.workspace is None else rows.binding(tx, parent.id)
 
     def bind_child(
         self, tx: Tx, parent: SessionRecord, child_id: str, requested: str
     ) -> WorkspaceBinding | None:
         """Bind a new child in the transaction that creates it (after :meth:`check_child`)."""
-        verdict = child_binding(rows.binding(tx, parent.id), parent.id, parent.workspace, child_id, requested)
+        verdict = child_binding(self._parent(tx, parent), parent.id, parent.workspace, child_id, requested)
         if verdict is None:
             return None
         if isinstance(verdict, tuple):
@@ -124,7 +129,11 @@ class Workspaces:
                 raise WorkspaceError("this session has no workspace", reason=Reason.WORKSPACE_UNAVAILABLE)
             return b
         with self.locked(b):
-            git_dir, base = worktrees.create(b)
+            try:
+                git_dir, base = worktrees.create(b)
+            except OSError as exc:
+                raise WorkspaceError(f"cannot make the worktree {b.path}: {exc}",
+                                     reason=Reason.WORKSPACE_UNAVAILABLE) from None
             with self.store.transaction() as tx:
                 current = rows.binding(tx, session_id)
                 if current is not None and current.state == "pending":
