@@ -24,13 +24,12 @@ from sessiontree.actors.context import FaultHook, RuntimeContext
 from sessiontree.actors.messages import SessionSpawnRequest, SessionSpawnResponse
 from sessiontree.budget import Budget
 from sessiontree.clock import Clock, SystemClock
-from sessiontree.errors import InvalidInput, RuntimeClosed, WaitTimeout, WorkspaceError
+from sessiontree.errors import InvalidInput, RuntimeClosed, WaitTimeout
 from sessiontree.persistence import lease
 from sessiontree.persistence.engine import open_store
 from sessiontree.persistence.records import CommitSummary, EventRecord, MessageRecord
 from sessiontree.persistence.store import Store
 from sessiontree.providers.base import Provider
-from sessiontree.reasons import Reason
 from sessiontree.states import SessionState
 from sessiontree.supervision import scheduler as sch
 from sessiontree.supervision.limits import Limits
@@ -302,16 +301,7 @@ class Runtime:
             if plan is not None:
                 workspaces.bind_root(tx, session.id, plan)
         if own_tree:  # its worktree exists before its first run is queued
-            try:
-                workspaces.open_worktree(session.id)
-            except WorkspaceError:
-                with self.store.transaction() as tx:
-                    tx.set_state(session.id, SessionState.FAILED, Reason.WORKSPACE_UNAVAILABLE.value)
-                raise
-            if start:
-                with self.store.transaction() as tx:
-                    tx.set_state(session.id, SessionState.QUEUED)
-                    tx.enqueue(session.id)
+            workspaces.open_root_worktree(session.id, enqueue=start)
         return session.id
 
     def _default_provider(self) -> str:

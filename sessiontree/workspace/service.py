@@ -5,7 +5,10 @@ at spawn (:meth:`bind_child`, then :meth:`open_worktree`), session actors settle
 completed session's worktree (:meth:`session_completed`), and the workspace tools call
 the file operations (``workspace.operations``).
 
-Threads: any thread may call it. Git commands on one repository, and every file
+Threads: any thread may call it -- a host thread (binding a root, reconciling at open),
+the scheduler's thread (binding a child and making its worktree, during the spawn),
+pooled actor threads (the file tools; removing a completed session's worktree). Git
+commands on one repository, and every file
 operation in a ``worktree``-mode directory, run under that repository's lock (a
 write, its commit and a merge never interleave); a store transaction is only ever
 opened inside that lock, never the other way round, so the two cannot deadlock.
@@ -143,6 +146,20 @@ class Workspaces:
         found = rows.read_binding(self.store, session_id)
         assert found is not None
         return found
+
+    def open_root_worktree(self, session_id: str, *, enqueue: bool) -> None:
+        """A new root's worktree, then its first run queued (``enqueue``). If git cannot
+        make it, the root ends ``failed`` / ``workspace_unavailable`` and this raises."""
+        try:
+            self.open_worktree(session_id)
+        except WorkspaceError:
+            with self.store.transaction() as tx:
+                tx.set_state(session_id, SessionState.FAILED, Reason.WORKSPACE_UNAVAILABLE.value)
+            raise
+        if enqueue:
+            with self.store.transaction() as tx:
+                tx.set_state(session_id, SessionState.QUEUED)
+                tx.enqueue(session_id)
 
     def session_completed(self, session_id: str) -> None:
         """A session completed: remove its own worktree (its branch stays). A failed or
