@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from workspace_support import tool_results
 
 import sessiontree as st
+from sessiontree.testing import Commits
 from sessiontree.tools import scopes
 
 RW = ["fs.read", "fs.write"]
@@ -203,3 +204,47 @@ def test_create_session_checks_the_workspace_mode(tmp_path: Path) -> None:
             rt.create_session("x", workspace=tmp_path, workspace_mode="shared")
         with pytest.raises(st.InvalidInput, match="git repository"):
             rt.create_session("x", workspace=tmp_path, workspace_mode="worktree")
+
+
+def test_lease_paths_claims_globs_up_front_and_a_patch_is_all_or_nothing(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    (ws / "src").mkdir(parents=True)
+    (ws / "docs").mkdir()
+    (ws / "docs" / "a.md").write_text("a\n")
+    (ws / "free.txt").write_text("free\n")
+    patch = ("--- a/free.txt\n+++ b/free.txt\n@@ -1 +1 @@\n-free\n+changed\n"
+             "--- a/src/x.py\n+++ b/src/x.py\n@@ -0,0 +1 @@\n+x = 1\n")
+    calls = {
+        "claimer": [[st.call("lease_paths", paths=["src/**"]),
+                     st.call("lease_paths", paths=["docs/*.md"], mode="read")]],
+        "other": [[st.call("write_file", path="src/new.py", content="x"),
+                   st.call("write_file", path="docs/a.md", content="b"),
+                   st.call("read_file", path="docs/a.md"),
+                   st.call("apply_patch", patch=patch)]],
+    }
+    def policy(turn: st.ScriptTurn) -> st.ModelReply:
+        turns = calls[turn.role]
+        return st.reply("", *turns[turn.turn]) if turn.turn < len(turns) else st.reply("done")
+
+    def latency(request: st.ModelRequest) -> float:
+        # sleep-ok: the claimer stays alive (its leases held) until it is cancelled
+        return 600.0 if request.role == "claimer" and len(request.messages) > 2 else 0.0
+
+    with st.Runtime.open(tmp_path / "t.db", providers=[st.ScriptedProvider(policy, latency=latency)]) as rt:
+        claimer = rt.create_session("c", role="claimer", capabilities=RW, workspace=ws)
+        Commits(rt).until(lambda: len(tool_results(rt, claimer)) == 2)
+        other = rt.create_session("o", role="other", capabilities=RW, workspace=ws)
+        rt.wait(other, timeout=30)
+        claimed, read_lease = tool_results(rt, claimer)
+        src, doc, read, patched = tool_results(rt, other)
+        rt.cancel(claimer)
+    assert claimed["value"] == {"mode": "write", "leased": ["src/**"], "already_held": []}
+    assert read_lease["ok"] and read["ok"] and read["value"] == "a\n"  # reads share
+    for refused, pattern, mode in ((src, "src/**", "write"), (doc, "docs/*.md", "read"),
+                                   (patched, "src/**", "write")):
+        assert not refused["ok"]
+        details = refused["value"]["details"]
+        assert (details["holder_session_id"], details["lease_pattern"], details["lease_mode"]) == (
+            claimer, pattern, mode)
+    assert (ws / "free.txt").read_text() == "free\n"  # the patch changed nothing
+    assert sorted(p.name for p in (ws / "src").iterdir()) == []

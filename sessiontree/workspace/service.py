@@ -166,6 +166,8 @@ class Workspaces:
         cancelled session keeps its worktree, for inspection. Never raises: the
         session's outcome is already committed."""
         try:
+            if self.store.session(session_id).workspace is None:  # a cached read: most sessions
+                return
             b = rows.read_binding(self.store, session_id)
             if b is None or not b.own or b.mode != WorkspaceMode.WORKTREE or b.state != "active":
                 return
