@@ -24,7 +24,9 @@ Either way the run ends by printing the final tree. Run it::
 
 The model is :class:`sessiontree.ScriptedProvider` with the deterministic policies
 below: the run is offline and the same every time (in locked mode, which child wins
-README.md depends on which writes first).
+README.md depends on which writes first). Real models take a while; scripted ones answer
+at once, so the two changelog editors meet at a barrier after their edits, standing in
+for that time: the first writer is still at work when the second one writes.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import json
 import os
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +65,10 @@ CHILDREN: dict[str, dict[str, Any]] = {
 }
 
 
+EDITORS = threading.Barrier(sum("changelog" in plan for plan in CHILDREN.values()), timeout=60)
+"""The changelog editors' meeting point after their edits (see the module docstring)."""
+
+
 def changelog_patch(line: str) -> str:
     """A unified diff adding ``line`` at the end of the changelog."""
     return ("--- a/README.md\n+++ b/README.md\n@@ -5,2 +5,3 @@\n"
@@ -81,6 +88,8 @@ def _child(turn: st.ScriptTurn) -> st.ModelReply:
         if "changelog" in plan:
             calls.append(st.call("apply_patch", patch=changelog_patch(plan["changelog"])))
         return st.reply(f"{turn.role}: editing", *calls)
+    if turn.turn == 1 and "changelog" in plan:
+        EDITORS.wait()  # both edits were tried before either editor finishes
     failed = [json.loads(r.content) for r in turn.tool_results if not _ok(r)]
     if failed:
         return st.reply(f"{turn.role}: wrote {plan['file'][0]}; refused: {failed[0]['error']}")
