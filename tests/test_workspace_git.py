@@ -118,7 +118,9 @@ def test_a_conflicting_merge_is_aborted_leaving_the_parent_as_it_was(tmp_path: P
     state = worktrees.begin_merge(parent, right.branch or "")
     assert state.conflicts == ["a.txt"]
     assert "<<<<<<<" in Path(parent.path, "a.txt").read_text()
+    assert worktrees.merging(parent)  # what merge_child aborts first if a host died here
     worktrees.abort(parent)
+    assert not worktrees.merging(parent)
     assert worktrees.head(parent) == before
     assert Path(parent.path, "a.txt").read_text() == "1\nL\n3\n"
     assert Git(parent.git_dir or "", parent.path).out("status", "--porcelain") == ""

@@ -82,6 +82,8 @@ def merge_child(
                f"Merged-Child: {child_id}\nBranch: {branch}\n")
     root = ws.root(parent)
     with ws.locked(parent):
+        if worktrees.merging(parent):  # left by a host that died mid-merge: start again
+            worktrees.abort(parent)
         if worktrees.is_merged(parent, branch):
             return {"merged": False, "already_merged": True, "child_id": child_id, "branch": branch,
                     "commit": worktrees.head(parent)}

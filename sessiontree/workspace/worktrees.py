@@ -135,5 +135,10 @@ def abort(parent: WorkspaceBinding) -> None:
     _tree(parent).run("merge", "--abort", ok=(0, 128))
 
 
+def merging(b: WorkspaceBinding) -> bool:
+    """A merge is in progress in the worktree (one a dead host left half done)."""
+    return b.git_dir is not None and os.path.exists(os.path.join(b.git_dir, "MERGE_HEAD"))
+
+
 def head(b: WorkspaceBinding) -> str:
     return _tree(b).out("rev-parse", "HEAD")
