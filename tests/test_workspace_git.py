@@ -4,11 +4,10 @@ and nothing a repository or the host's environment configures can run a program.
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 
 import pytest
-from workspace_support import git, make_repo
+from workspace_support import git, make_repo, trap
 
 from sessiontree.errors import WorkspaceError
 from sessiontree.persistence.workspace import WorkspaceBinding
@@ -29,25 +28,6 @@ def own_tree(repo: Path, session: str, start: str) -> WorkspaceBinding:
                          common_dir=common, branch=branch_for(session), start=start, state="pending")
     git_dir, base = worktrees.create(b)
     return WorkspaceBinding(**{**b.__dict__, "git_dir": git_dir, "base": base, "state": "active"})
-
-
-def trap(repo: Path, marker: Path) -> None:
-    """Every way a repository's config or hooks could run a program, pointing at one
-    script that leaves ``marker`` behind."""
-    script = repo.parent / "evil.sh"
-    script.write_text(f"#!/bin/sh\ntouch {marker}\nexit 0\n")
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    hooks = repo / ".git" / "hooks"
-    for hook in ("pre-commit", "commit-msg", "post-commit", "pre-merge-commit", "post-merge",
-                 "post-checkout", "reference-transaction", "prepare-commit-msg"):
-        (hooks / hook).write_text(script.read_text())
-        (hooks / hook).chmod(0o755)
-    git(repo, "config", "core.fsmonitor", str(script))
-    git(repo, "config", "core.hooksPath", str(hooks))
-    git(repo, "config", "core.pager", str(script))
-    git(repo, "config", "core.editor", str(script))
-    git(repo, "config", "commit.gpgSign", "true")
-    git(repo, "config", "gpg.program", str(script))
 
 
 def test_worktree_commit_and_merge_run_no_hook_fsmonitor_pager_or_signer(tmp_path: Path) -> None:

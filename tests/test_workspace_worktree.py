@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_workspace_git import trap
-from workspace_support import git, make_repo, tool_results
+from workspace_support import git, make_repo, tool_results, trap
 
 import sessiontree as st
 from sessiontree.persistence import open_store

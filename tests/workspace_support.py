@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -47,3 +48,22 @@ def tool_results(rt: st.Runtime, session_id: str, tool: str | None = None) -> li
             value = m.body["content"]
         out.append({"tool": m.body.get("name"), "ok": m.body["ok"], "value": value, "trust": m.trust})
     return out
+
+
+def trap(repo: Path, marker: Path) -> None:
+    """Every way a repository's config or hooks could run a program, pointing at one
+    script that leaves ``marker`` behind."""
+    script = repo.parent / "evil.sh"
+    script.write_text(f"#!/bin/sh\ntouch {marker}\nexit 0\n")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    hooks = repo / ".git" / "hooks"
+    for hook in ("pre-commit", "commit-msg", "post-commit", "pre-merge-commit", "post-merge",
+                 "post-checkout", "reference-transaction", "prepare-commit-msg"):
+        (hooks / hook).write_text(script.read_text())
+        (hooks / hook).chmod(0o755)
+    git(repo, "config", "core.fsmonitor", str(script))
+    git(repo, "config", "core.hooksPath", str(hooks))
+    git(repo, "config", "core.pager", str(script))
+    git(repo, "config", "core.editor", str(script))
+    git(repo, "config", "commit.gpgSign", "true")
+    git(repo, "config", "gpg.program", str(script))
