@@ -17,6 +17,7 @@ from sessiontree._errors import (
     UnknownSession,
     WaitTimeout,
     WorkspaceConflict,
+    WorkspaceError,
 )
 from sessiontree._limits import Limits, RestartPolicy
 from sessiontree._messages import (
@@ -104,6 +105,7 @@ __all__ = [
     "VerifyReport",
     "WaitTimeout",
     "WorkspaceConflict",
+    "WorkspaceError",
     "call",
     "reply",
     "tool",

@@ -85,10 +85,39 @@ class IllegalTransition(SessionTreeError):
         return self.subject_id if self.kind == "session" else None
 
 
-class WorkspaceConflict(SessionTreeError):
-    """A workspace path is held by another session."""
+class WorkspaceError(SessionTreeError):
+    """A workspace operation was refused or failed: a path outside the root, a missing
+    file, a git failure. ``reason`` says which (``path_refused``, ``workspace_error``,
+    ``workspace_unavailable``). A workspace tool hands it to the model as an error
+    result; the host meets it when binding a workspace."""
+
+    reason = Reason.WORKSPACE_ERROR
+
+
+class WorkspaceConflict(WorkspaceError):
+    """Another session holds the path, or a merge conflicts; decided at once, never
+    waited for.
+
+    ``kind`` is ``"lease"`` (``path`` is leased by ``holder_session_id``, whose role is
+    ``holder_role``, in ``lease_mode``) or ``"merge"`` (``paths`` conflict when merging
+    ``child_id``'s branch).
+    """
 
     reason = Reason.WORKSPACE_CONFLICT
+
+    def __init__(self, message: str, *, kind: str, path: str | None = None,
+                 paths: tuple[str, ...] = (), holder_session_id: str | None = None,
+                 holder_role: str | None = None, lease_mode: str | None = None,
+                 **facts: Any) -> None:
+        super().__init__(message, kind=kind, path=path, paths=list(paths),
+                         holder_session_id=holder_session_id, holder_role=holder_role,
+                         lease_mode=lease_mode, **facts)
+        self.kind = kind
+        self.path = path
+        self.paths = paths
+        self.holder_session_id = holder_session_id
+        self.holder_role = holder_role
+        self.lease_mode = lease_mode
 
 
 class StoreError(SessionTreeError):

@@ -26,6 +26,8 @@ class SessionSpawnRequest(_Msg):
     task: str = Field(max_length=200_000)
     capabilities: tuple[str, ...] = ()
     budget: Budget | None = None
+    # "shared" (and "locked"): the parent's directory and mode, under path leases;
+    # "worktree": an own git worktree and branch (the parent must be in worktree mode)
     workspace_mode: Literal["shared", "locked", "worktree"] = "shared"
     provider: str | None = None
     model: str | None = None

@@ -46,6 +46,10 @@ class Reason(StrEnum):
     UNKNOWN_TOOL = "unknown_tool"
     INVALID_ARGS = "invalid_args"
     TOOL_ERROR = "tool_error"
+    # workspace
+    PATH_REFUSED = "path_refused"
+    WORKSPACE_ERROR = "workspace_error"
+    WORKSPACE_UNAVAILABLE = "workspace_unavailable"
     # errors
     INVALID_INPUT = "invalid_input"
     UNKNOWN_SESSION = "unknown_session"

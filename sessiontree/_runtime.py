@@ -83,6 +83,7 @@ from sessiontree.supervision import scheduler as sch
 from sessiontree.supervision.recovery import RecoveryReport, recover
 from sessiontree.supervision.scheduler import SchedulerActor, SchedulerStats
 from sessiontree.tools.builtin import BUILTIN_TOOLS
+from sessiontree.tools.files import workspace_tools
 from sessiontree.tools.gate import ToolGate
 from sessiontree.tools.registry import Tool, ToolRegistry
 
@@ -161,6 +162,8 @@ class Runtime:
             store=st, limits=limits or Limits(), clock=clock, tools=registry,
             gate=ToolGate(registry), fault_hook=fault_hook,
         )
+        for t in workspace_tools(ctx.workspaces):  # read_file, write_file, ... (tools.files)
+            registry.register(t)
         rt = cls(st, ctx, owner_id, lease_ttl)
         try:
             for p in providers:
@@ -170,6 +173,7 @@ class Runtime:
             if setup is not None:
                 setup(rt)
             rt.recovery = recover(st)
+            ctx.workspaces.reconcile()  # worktrees a dead host left half made or unremoved
             rt._start()
         except BaseException:
             rt._teardown()
@@ -300,6 +304,7 @@ class Runtime:
         budget: Budget | dict[str, Any] | None = None,
         capabilities: Iterable[str] = (),
         workspace: str | Path | None = None,
+        workspace_mode: str | None = None,
         system: str | None = None,
         max_children: int | None = None,
         restart: RestartType | None = None,
@@ -309,7 +314,13 @@ class Runtime:
     ) -> str:
         """Create a root session (and queue its first model_run unless ``start=False``).
 
-        Returns the session id. Raises :class:`InvalidInput` for bad arguments.
+        ``workspace`` binds a directory to the session, in ``workspace_mode``
+        ``"locked"`` (the default: sessions share it under path leases) or
+        ``"worktree"`` (the directory's git repository; the session gets its own
+        worktree on branch ``sessiontree/<session-id>``, made before its first run).
+        Returns the session id. Raises :class:`InvalidInput` for bad arguments,
+        :class:`WorkspaceError` if git cannot make the worktree (the session then ends
+        ``failed`` / ``workspace_unavailable``).
         """
         self._check_open()
         if not isinstance(task, str):
@@ -335,20 +346,24 @@ class Runtime:
             raise InvalidInput(f"unknown restart type {restart!r}")
         if child_strategy not in (None, "one_for_one", "one_for_all", "rest_for_one"):
             raise InvalidInput(f"unknown strategy {child_strategy!r}")
-        ws = None
-        if workspace is not None:
-            path = Path(workspace)
-            if not path.is_dir():
-                raise InvalidInput(f"workspace {path} is not a directory")
-            ws = str(path.resolve())
+        workspaces = self._ctx.workspaces
+        if workspace is None and workspace_mode is not None:
+            raise InvalidInput("workspace_mode needs a workspace")
+        plan = None if workspace is None else workspaces.plan_root(workspace, workspace_mode)
+        own_tree = plan is not None and plan.mode == "worktree"
         with self._store.transaction() as tx:
             session, _ = tx.create_session(
                 role=role, provider=provider, model=model, budget=budget_v,
-                capabilities=caps, workspace=ws, max_children=max_children,
+                capabilities=caps, workspace=plan.directory if plan else None,
+                max_children=max_children,
                 restart=restart or self._ctx.limits.default_restart,
                 child_strategy=child_strategy or self._ctx.limits.default_strategy,
-                system=system, task=task, meta=meta, enqueue=start,
+                system=system, task=task, meta=meta, enqueue=start and not own_tree,
             )
+            if plan is not None:
+                workspaces.bind_root(tx, session.id, plan)
+        if own_tree:  # its worktree exists before its first run is queued
+            workspaces.open_root_worktree(session.id, enqueue=start)
         return session.id
 
     def _default_provider(self) -> str:

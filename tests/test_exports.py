@@ -22,7 +22,8 @@ EXPECTED = sorted([
     "SessionNode", "SessionSpawnRequest", "SessionSpawnResponse", "SessionState",
     "SessionTreeError", "StoreError", "StoreInUse", "Tool", "ToolCall", "ToolCallInfo",
     "ToolCallState", "ToolContext", "ToolError", "ToolSpec", "Usage", "UnknownSession",
-    "VerifyReport", "WaitTimeout", "WorkspaceConflict", "call", "reply", "tool", "verify_store",
+    "VerifyReport", "WaitTimeout", "WorkspaceConflict", "WorkspaceError", "call", "reply", "tool",
+    "verify_store",
 ])
 
 # The sub-packages of DESIGN.md's layout. Importing the API imports them, so their names

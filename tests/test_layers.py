@@ -6,8 +6,8 @@ lower ones, and the packages of one layer never import each other in a cycle.
                     _messages _model _version
     1 persistence/  the store (the only package that speaks SQL or imports peewee)
     2 providers/    provider adapters
-    3 tools/        the registry, the Tool Gate, built-in tools
-    4 workspace/    workspace safety (may use tools)
+    3 workspace/    workspace safety: paths, leases, worktrees (below the tools that use it)
+    4 tools/        the registry, the Tool Gate, built-in tools (the file tools use workspace)
     5 actors/       session actors, one model_run, ending
     6 supervision/  the SchedulerActor, spawn, restart, recovery
     7 _runtime _views testing
@@ -29,8 +29,8 @@ LAYERS: dict[str, int] = {
                      "_cancellation", "_limits", "_messages", "_model", "_version"], 0),
     "persistence": 1,
     "providers": 2,
-    "tools": 3,
-    "workspace": 4,
+    "workspace": 3,
+    "tools": 4,
     "actors": 5,
     "supervision": 6,
     **dict.fromkeys(["_runtime", "_views", "testing"], 7),

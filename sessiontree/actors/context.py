@@ -14,6 +14,7 @@ from sessiontree.persistence.store import Store
 from sessiontree.providers.base import Provider
 from sessiontree.tools.gate import ToolGate
 from sessiontree.tools.registry import ToolRegistry
+from sessiontree.workspace.service import Workspaces
 
 FaultHook = Callable[[str, dict[str, Any]], None]
 
@@ -31,8 +32,10 @@ class RuntimeContext:
     spawn_port: Any = None  # what built-in tools call to spawn (asks the scheduler)
     history: HistoryCache = field(init=False)
     actor_threads: ActorThreads = field(init=False)
+    workspaces: Workspaces = field(init=False)
 
     def __post_init__(self) -> None:
+        self.workspaces = Workspaces(self.store)
         self.history = HistoryCache(self.store)
         self.store.add_listener(self.history.on_commit)
         self.actor_threads = ActorThreads()

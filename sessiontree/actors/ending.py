@@ -11,7 +11,8 @@ transaction, and in this order:
 4. its spend rolls up to its parent and its unused carve returns to it;
 5. its parent's persisted mailbox gets exactly one ``SessionAnnounceBack`` (a unique
    index makes a second one impossible), and a parent waiting for exactly these
-   children is queued again.
+   children is queued again;
+6. its workspace path leases are freed (``persistence.workspace``).
 
 It lives with the actors, above ``persistence``: it is supervision's policy written
 through persistence verbs, not a cascade hidden in a setter.
@@ -25,6 +26,7 @@ from sessiontree._budget import Usage
 from sessiontree._messages import SessionAnnounceBack
 from sessiontree._reasons import Reason
 from sessiontree._states import JobState, SessionState
+from sessiontree.persistence import workspace
 from sessiontree.persistence.tx import Tx
 
 
@@ -46,6 +48,7 @@ def end_session(
             "attempt": job.attempt, "reason": why,
             "was_running": job.state == JobState.RUNNING,
         })
+    workspace.release_session(tx, ended.id, reason=f"session_{ended.state}")
     if ended.parent_id is not None:
         _announce(tx, tx.session(ended.id))  # re-read: the children's roll-ups changed it
 

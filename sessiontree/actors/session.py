@@ -51,6 +51,8 @@ class SessionActor(pykka.ThreadingActor):
         except JobFenced:
             outcome = "fenced"
         self.current = None
+        if outcome == "completed":  # its own worktree, if any, goes (its branch stays)
+            self.ctx.workspaces.session_completed(message.session_id)
         self._tell_scheduler(JobFinished(message.session_id, message.job_id, message.attempt,
                                          outcome))
         self.stop()  # passivate

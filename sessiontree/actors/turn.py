@@ -228,6 +228,8 @@ class ModelTurn:
         except ToolError as exc:
             ok = False
             value = {"error": str(exc), "reason": str(exc.reason or Reason.TOOL_ERROR)}
+            if exc.facts:  # e.g. a workspace conflict's path, holder and lease mode
+                value["details"] = exc.facts
         self.ctx.fault("tool.after", session_id=self.sid, tool=rec.tool, call_id=rec.id)
         if isinstance(value, WaitForChildren):
             return wait_for_children(self, rec, value.children, rest,

@@ -3,8 +3,9 @@
 Every event type is registered here with a pydantic model; :func:`validate_payload` and
 :func:`payload_json` (what the store writes) reject an unregistered type or a payload
 that does not fit its schema. Families:
-``FR-EVT-SESS-*`` (session lifecycle), ``FR-EVT-SESS-SCHED-*`` (jobs) and
-``FR-EVT-SESS-SPAWN-*`` (spawn steps).
+``FR-EVT-SESS-*`` (session lifecycle), ``FR-EVT-SESS-SCHED-*`` (jobs),
+``FR-EVT-SESS-SPAWN-*`` (spawn steps) and ``FR-EVT-SESS-WORKSPACE-*`` (bindings, path
+leases, conflicts, worktrees, merges).
 """
 
 from __future__ import annotations
@@ -181,6 +182,53 @@ class SpawnAnnounced(_Payload):
     usage: dict[str, Any]
 
 
+class WorkspaceBound(_Payload):
+    mode: str
+    path: str
+    owner_id: str
+    branch: str | None = None
+    repo: str | None = None
+
+
+class WorkspaceLeased(_Payload):
+    workspace: str
+    patterns: list[str]
+    mode: str
+    expires_at: float | None = None
+
+
+class WorkspaceReleased(_Payload):
+    reason: str
+    patterns: list[str]
+
+
+class WorkspaceConflict(_Payload):
+    kind: str  # lease | merge
+    paths: list[str]
+    requested_mode: str | None = None
+    holder_session_id: str | None = None
+    holder_role: str | None = None
+    lease_mode: str | None = None
+    lease_pattern: str | None = None
+    child_id: str | None = None
+    branch: str | None = None
+
+
+class WorkspaceWorktree(_Payload):
+    action: str  # created | removed
+    path: str
+    branch: str
+    commit: str | None = None
+
+
+class WorkspaceMerged(_Payload):
+    child_id: str
+    branch: str
+    commit: str
+    paths: list[str]
+    resolved: list[str] = []
+
+
 EVENT_SCHEMAS: dict[str, type[_Payload]] = {
     "FR-EVT-SESS-CREATED": SessCreated,
     "FR-EVT-SESS-STATE": SessState,
@@ -206,6 +254,12 @@ EVENT_SCHEMAS: dict[str, type[_Payload]] = {
     "FR-EVT-SESS-SPAWN-ACCEPTED": SpawnAccepted,
     "FR-EVT-SESS-SPAWN-REJECTED": SpawnRejected,
     "FR-EVT-SESS-SPAWN-ANNOUNCED": SpawnAnnounced,
+    "FR-EVT-SESS-WORKSPACE-BOUND": WorkspaceBound,
+    "FR-EVT-SESS-WORKSPACE-LEASED": WorkspaceLeased,
+    "FR-EVT-SESS-WORKSPACE-RELEASED": WorkspaceReleased,
+    "FR-EVT-SESS-WORKSPACE-CONFLICT": WorkspaceConflict,
+    "FR-EVT-SESS-WORKSPACE-WORKTREE": WorkspaceWorktree,
+    "FR-EVT-SESS-WORKSPACE-MERGED": WorkspaceMerged,
 }
 
 

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 from sessiontree._errors import StoreInUse
+from sessiontree.persistence import workspace
 from sessiontree.persistence.store import Store
 
 
@@ -78,6 +79,8 @@ def acquire(store: Store, owner_id: str, ttl: float) -> None:
             id=1, owner_id=owner_id, pid=pid, host=socket.gethostname(),
             proc_start=_proc_start(pid), acquired_at=now, heartbeat_at=now,
         ).execute()
+        # Path leases live as long as the host that took them: a new owner frees them.
+        workspace.free_other_owners(tx, owner_id)
 
 
 def heartbeat(store: Store, owner_id: str) -> bool:

@@ -181,6 +181,44 @@ class OwnerRow(_Base):
     heartbeat_at = pw.FloatField()
 
 
+class WorkspaceRow(_Base):
+    """A session's workspace binding (``sessiontree.workspace``): where its file tools
+    work, in which mode, and -- in ``worktree`` mode -- its git worktree and branch."""
+
+    session_id = pw.CharField(primary_key=True)
+    mode = pw.CharField()  # locked | worktree
+    path = pw.TextField()  # the directory the session's file tools see
+    owner_id = pw.CharField()  # the session whose directory it is (itself, unless shared)
+    repo = pw.TextField(null=True)  # worktree mode: the repository's main checkout
+    common_dir = pw.TextField(null=True)  # worktree mode: the repository's git dir
+    git_dir = pw.TextField(null=True)  # worktree mode: the worktree's own git dir
+    branch = pw.CharField(null=True)
+    start = pw.CharField(null=True)  # what the branch starts from (a commit or a branch)
+    base = pw.CharField(null=True)  # the commit it started from, once created
+    state = pw.CharField()  # pending | active | removed
+    created_at = pw.FloatField()
+    updated_at = pw.FloatField()
+
+    class Meta:
+        without_rowid = True
+
+
+class PathLeaseRow(_Base):
+    """A path lease in a ``locked`` workspace: reads share, writes exclude."""
+
+    id = pw.AutoField()
+    workspace = pw.TextField()  # the directory (WorkspaceRow.path)
+    pattern = pw.TextField()  # a path or glob relative to it
+    session_id = pw.CharField(index=True)
+    mode = pw.CharField()  # read | write
+    owner_id = pw.CharField(null=True)  # the store owner (host process) that took it
+    acquired_at = pw.FloatField()
+    expires_at = pw.FloatField(null=True)  # None: until the session ends
+
+    class Meta:
+        indexes = ((("workspace", "pattern"), False),)
+
+
 _TABLES: dict[str, type[_Base]] = {
     "session": SessionRow,
     "artifact": ArtifactRow,
@@ -192,6 +230,8 @@ _TABLES: dict[str, type[_Base]] = {
     "event": EventRow,
     "meta": MetaRow,
     "owner": OwnerRow,
+    "workspace": WorkspaceRow,
+    "path_lease": PathLeaseRow,
 }
 
 
@@ -207,6 +247,8 @@ class Models:
     event: type[EventRow]
     meta: type[MetaRow]
     owner: type[OwnerRow]
+    workspace: type[WorkspaceRow]
+    path_lease: type[PathLeaseRow]
 
     def all(self) -> list[type[_Base]]:
         return [getattr(self, name) for name in _TABLES]

@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sessiontree._budget import Budget
+from sessiontree._errors import WorkspaceError
 from sessiontree._messages import SessionSpawnRequest, SessionSpawnResponse
 from sessiontree._reasons import Reason
 from sessiontree._states import SessionState
 from sessiontree.persistence.records import SessionRecord
 from sessiontree.persistence.tx import Tx
+from sessiontree.tools import scopes
 
 if TYPE_CHECKING:
     from sessiontree.supervision.scheduler import SchedulerActor
@@ -36,7 +38,8 @@ def _check(
     cap = parent.max_children if parent.max_children is not None else limits.max_children
     if parent.spawn_count >= cap:
         return Reason.SPAWN_CAP, f"session already spawned {parent.spawn_count} of {cap} children"
-    missing = sorted(set(req.capabilities) - set(parent.capabilities))
+    # a child may narrow a scope (fs.write:** -> fs.write:src/**), never widen one
+    missing = sorted(c for c in set(req.capabilities) if not scopes.covered(parent.capabilities, c))
     if missing:
         return Reason.CAPABILITY_DENIED, f"parent does not hold {', '.join(missing)}"
     provider = req.provider or parent.provider
@@ -56,7 +59,26 @@ def _check(
 
 
 def decide(sched: SchedulerActor, req: SessionSpawnRequest) -> SessionSpawnResponse:
-    """Accept (creating the child and its first job) or reject with a reason code."""
+    """Accept (creating the child and its first job) or reject with a reason code.
+
+    A child that asked for its own worktree gets it made here, after the commit and
+    before this returns -- so before its first run can be dispatched (this thread
+    dispatches). If git fails, the child ends ``failed`` at once and the spawn is
+    rejected with ``workspace_unavailable``.
+    """
+    response = _decide(sched, req)
+    if response.accepted and response.child_id and req.workspace_mode == "worktree":
+        try:
+            sched.ctx.workspaces.open_worktree(response.child_id)
+        except WorkspaceError as exc:
+            with sched.ctx.store.transaction() as tx:
+                tx.set_state(response.child_id, SessionState.FAILED,
+                             Reason.WORKSPACE_UNAVAILABLE.value)
+                return _reject(tx, req.parent_id, Reason.WORKSPACE_UNAVAILABLE, str(exc))
+    return response
+
+
+def _decide(sched: SchedulerActor, req: SessionSpawnRequest) -> SessionSpawnResponse:
     if sched.closing:
         return SessionSpawnResponse(accepted=False, reason=Reason.RUNTIME_CLOSED,
                                     detail="the runtime is closing")
@@ -75,6 +97,9 @@ def decide(sched: SchedulerActor, req: SessionSpawnRequest) -> SessionSpawnRespo
         verdict = _check(sched, parent, req)
         if not isinstance(verdict, Budget):
             return _reject(tx, parent.id, *verdict)
+        refused = sched.ctx.workspaces.check_child(tx, parent, req.workspace_mode)
+        if refused is not None:
+            return _reject(tx, parent.id, *refused)
         child, _ = tx.create_session(
             role=req.role,
             provider=req.provider or parent.provider,
@@ -89,6 +114,7 @@ def decide(sched: SchedulerActor, req: SessionSpawnRequest) -> SessionSpawnRespo
             system=req.system,
             task=req.task,
         )
+        sched.ctx.workspaces.bind_child(tx, parent, child.id, req.workspace_mode)
         tx.update_session(
             parent.id,
             spawn_count=parent.spawn_count + 1,

@@ -9,7 +9,7 @@ a crash finds the same child instead of making a second one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,6 +36,12 @@ class SpawnSessionArgs(BaseModel):
     system: str | None = None
     provider: str | None = Field(
         default=None, description="registered provider for the child (default: ours)"
+    )
+    workspace_mode: Literal["shared", "worktree"] = Field(
+        default="shared",
+        description="'shared': the child works in this session's workspace, under path "
+        "leases; 'worktree': its own git worktree and branch, merged back with merge_child "
+        "(needs this session in worktree mode)",
     )
 
 
@@ -65,6 +71,7 @@ def _spawn(ctx: ToolContext, args: SpawnSessionArgs) -> dict[str, Any]:
             capabilities=tuple(args.capabilities),
             system=args.system,
             provider=args.provider,
+            workspace_mode=args.workspace_mode,
             spawn_key=ctx.idempotency_key,
             call_id=ctx.call_id,
         )

@@ -3,6 +3,11 @@
 Deny by default: a call runs only if the tool is registered, the session's capabilities
 cover the capability the tool needs, and the arguments validate against its schema. A
 denial is an error result for the model, never a crash.
+
+Capabilities are compared by ``tools.scopes.covers``: exactly, except the scoped
+families ``fs.read:<glob>`` / ``fs.write:<glob>``. A tool with a ``scope`` is offered
+to a session holding any capability of its family; each call then needs
+``<capability>:<path>`` for every path its arguments name.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from sessiontree._errors import SessionTreeError
 from sessiontree._reasons import Reason
 from sessiontree.persistence.records import SessionRecord
 from sessiontree.providers.base import ToolCall
+from sessiontree.tools import scopes
 from sessiontree.tools.registry import Tool, ToolRegistry
 
 
@@ -37,15 +44,23 @@ class ToolGate:
         out = []
         for name in self.registry.names():
             t = self.registry.get(name)
-            if t is not None and (t.capability is None or t.capability in session.capabilities):
+            if t is not None and self._offered(t, session.capabilities):
                 out.append(t)
         return out
+
+    @staticmethod
+    def _offered(t: Tool, held: tuple[str, ...]) -> bool:
+        if t.capability is None:
+            return True
+        if t.scope is not None:
+            return scopes.holds_family(held, t.capability)
+        return scopes.covered(held, t.capability)
 
     def decide(self, session: SessionRecord, call: ToolCall) -> GateDecision:
         t = self.registry.get(call.name)
         if t is None:
             return GateDecision(False, None, None, Reason.UNKNOWN_TOOL, f"unknown tool {call.name!r}")
-        if t.capability is not None and t.capability not in session.capabilities:
+        if not self._offered(t, session.capabilities):
             return GateDecision(
                 False, t, None, Reason.CAPABILITY_DENIED,
                 f"tool {t.name!r} needs capability {t.capability!r}, which this session lacks",
@@ -67,4 +82,16 @@ class ToolGate:
                 f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
             )
             return GateDecision(False, t, None, Reason.INVALID_ARGS, f"invalid arguments: {detail}")
+        if t.scope is not None and t.capability is not None:
+            try:
+                touched = list(t.scope(args))
+            except SessionTreeError as exc:  # e.g. a path refused by workspace path safety
+                return GateDecision(False, t, None, exc.reason or Reason.INVALID_ARGS, str(exc))
+            for path in touched:
+                needed = scopes.scoped(t.capability, path)
+                if not scopes.covered(session.capabilities, needed):
+                    return GateDecision(
+                        False, t, None, Reason.CAPABILITY_DENIED,
+                        f"tool {t.name!r} needs capability {needed!r}, which this session lacks",
+                    )
         return GateDecision(True, t, args)

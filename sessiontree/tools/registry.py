@@ -10,8 +10,9 @@ it is handed to an operator (reason ``unknown_side_effect``).
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -20,9 +21,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from sessiontree._cancellation import CancelToken
-from sessiontree._errors import InvalidInput, SessionTreeError
+from sessiontree._errors import InvalidInput, SessionTreeError, WorkspaceError
 from sessiontree._reasons import Reason
 from sessiontree.providers.base import ToolSpec
+from sessiontree.workspace.paths import Root
+
+log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$")
 
@@ -61,16 +65,20 @@ class ToolContext:
     services: Any = None  # runtime services for built-in tools (spawn)
 
     def workspace_path(self, relative: str) -> Path:
-        """Resolve ``relative`` inside the session's workspace; refuse escapes."""
+        """Resolve ``relative`` inside the session's workspace, with the path safety of
+        the built-in file tools (``sessiontree.workspace.paths``): absolute paths,
+        ``..`` that climbs out, symlinks leading outside, ``.git``, NUL bytes and
+        over-long paths raise :class:`ToolError`. Returns the real path (inner symlinks
+        followed); it need not exist. A tool that then opens it by name could still race
+        a symlink swapped in afterwards; the built-in file tools open by descriptor."""
         if self.workspace is None:
             raise ToolError("this session has no workspace")
-        root = self.workspace.resolve()
-        if Path(relative).is_absolute():
-            raise ToolError(f"absolute paths are refused: {relative}")
-        target = (root / relative).resolve()
-        if target != root and root not in target.parents:
-            raise ToolError(f"path escapes the workspace: {relative}")
-        return target
+        try:
+            root = Root(self.workspace)
+            with root.resolve(relative) as target:
+                return Path(root.path, target.real)
+        except WorkspaceError as exc:
+            raise ToolError(str(exc), reason=exc.reason, **exc.facts) from None
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,11 @@ class Tool:
     effect: EffectClass = EffectClass.SIDE_EFFECTING
     capability: str | None = None
     builtin: bool = field(default=False, compare=False)
+    scope: Callable[[Any], Sequence[str]] | None = field(default=None, compare=False)
+    """For a scoped capability (``fs.read``, ``fs.write``): the paths or globs a call
+    touches, from its validated arguments; the gate then requires ``<capability>:<each>``
+    (an empty list: the family alone, the tool checks paths itself). None: the tool
+    needs the capability unscoped."""
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -134,10 +147,15 @@ class ToolRegistry:
             self.register(t)
 
     def register(self, t: Tool, *, replace: bool = False) -> None:
+        """Register ``t``. A host's tool may take the name of a built-in one (it
+        replaces it); any other name registered twice raises :class:`InvalidInput`."""
         if not isinstance(t, Tool):
             raise InvalidInput(f"not a Tool: {t!r}")
-        if t.name in self._tools and not replace:
-            raise InvalidInput(f"tool {t.name!r} is already registered", tool=t.name)
+        existing = self._tools.get(t.name)
+        if existing is not None and not replace:
+            if not existing.builtin or t.builtin:
+                raise InvalidInput(f"tool {t.name!r} is already registered", tool=t.name)
+            log.info("the host's tool %r replaces the built-in one", t.name)
         self._tools[t.name] = t
 
     def get(self, name: str) -> Tool | None:
