@@ -52,7 +52,7 @@ from pydantic import ValidationError
 
 from sessiontree._budget import Budget
 from sessiontree._clock import Clock, SystemClock
-from sessiontree._errors import InvalidInput, RuntimeClosed, WaitTimeout
+from sessiontree._errors import InvalidInput, RuntimeClosed, WaitTimeout, WorkspaceError
 from sessiontree._limits import Limits, RestartType, Strategy
 from sessiontree._messages import SessionSpawnRequest, SessionSpawnResponse
 from sessiontree._reasons import Reason
@@ -74,6 +74,7 @@ from sessiontree._views import (
     tool_call_info,
 )
 from sessiontree.actors.context import FaultHook, RuntimeContext
+from sessiontree.actors.ending import end_session
 from sessiontree.persistence import lease
 from sessiontree.persistence.engine import open_store
 from sessiontree.persistence.records import CommitSummary
@@ -363,8 +364,22 @@ class Runtime:
             if plan is not None:
                 workspaces.bind_root(tx, session.id, plan)
         if own_tree:  # its worktree exists before its first run is queued
-            workspaces.open_root_worktree(session.id, enqueue=start)
+            self._open_root_worktree(session.id, enqueue=start)
         return session.id
+
+    def _open_root_worktree(self, session_id: str, *, enqueue: bool) -> None:
+        """A new root's worktree, then its first run queued. If git cannot make it, the
+        root ends ``failed`` / ``workspace_unavailable`` and the error is raised."""
+        try:
+            self._ctx.workspaces.open_worktree(session_id)
+        except WorkspaceError:
+            with self._store.transaction() as tx:
+                end_session(tx, session_id, SessionState.FAILED, Reason.WORKSPACE_UNAVAILABLE)
+            raise
+        if enqueue:
+            with self._store.transaction() as tx:
+                tx.set_state(session_id, SessionState.QUEUED, Reason.ENQUEUED)
+                tx.enqueue(session_id)
 
     def _default_provider(self) -> str:
         if len(self._ctx.providers) == 1:

@@ -13,6 +13,7 @@ from workspace_support import git, make_repo, tool_results, trap
 
 import sessiontree as st
 from sessiontree._states import SessionState
+from sessiontree.actors.ending import end_session
 from sessiontree.persistence import open_store
 from sessiontree.persistence import workspace as rows
 
@@ -262,8 +263,9 @@ def test_opening_the_store_finishes_what_a_dead_host_left_of_its_worktrees(tmp_p
     store = open_store(db)
     try:
         with store.transaction() as tx:
-            for state in (SessionState.QUEUED, SessionState.RUNNING, SessionState.COMPLETED):
+            for state in (SessionState.QUEUED, SessionState.RUNNING):
                 tx.set_state(done, state)
+            end_session(tx, done, SessionState.COMPLETED, "completed")
             rows.update_binding(tx, pending, state="pending", git_dir=None)
     finally:
         store.close()

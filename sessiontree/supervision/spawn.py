@@ -13,6 +13,7 @@ from sessiontree._errors import WorkspaceError
 from sessiontree._messages import SessionSpawnRequest, SessionSpawnResponse
 from sessiontree._reasons import Reason
 from sessiontree._states import SessionState
+from sessiontree.actors.ending import end_session
 from sessiontree.persistence.records import SessionRecord
 from sessiontree.persistence.tx import Tx
 from sessiontree.tools import scopes
@@ -72,8 +73,8 @@ def decide(sched: SchedulerActor, req: SessionSpawnRequest) -> SessionSpawnRespo
             sched.ctx.workspaces.open_worktree(response.child_id)
         except WorkspaceError as exc:
             with sched.ctx.store.transaction() as tx:
-                tx.set_state(response.child_id, SessionState.FAILED,
-                             Reason.WORKSPACE_UNAVAILABLE.value)
+                end_session(tx, response.child_id, SessionState.FAILED,
+                            Reason.WORKSPACE_UNAVAILABLE)
                 return _reject(tx, req.parent_id, Reason.WORKSPACE_UNAVAILABLE, str(exc))
     return response
 

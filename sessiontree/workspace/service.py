@@ -147,20 +147,6 @@ class Workspaces:
         assert found is not None
         return found
 
-    def open_root_worktree(self, session_id: str, *, enqueue: bool) -> None:
-        """A new root's worktree, then its first run queued (``enqueue``). If git cannot
-        make it, the root ends ``failed`` / ``workspace_unavailable`` and this raises."""
-        try:
-            self.open_worktree(session_id)
-        except WorkspaceError:
-            with self.store.transaction() as tx:
-                tx.set_state(session_id, SessionState.FAILED, Reason.WORKSPACE_UNAVAILABLE.value)
-            raise
-        if enqueue:
-            with self.store.transaction() as tx:
-                tx.set_state(session_id, SessionState.QUEUED)
-                tx.enqueue(session_id)
-
     def session_completed(self, session_id: str) -> None:
         """A session completed: remove its own worktree (its branch stays). A failed or
         cancelled session keeps its worktree, for inspection. Never raises: the
