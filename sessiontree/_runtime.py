@@ -42,7 +42,6 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable
-from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -52,27 +51,12 @@ from pydantic import ValidationError
 
 from sessiontree._budget import Budget
 from sessiontree._clock import Clock, SystemClock
-from sessiontree._errors import InvalidInput, RuntimeClosed, WaitTimeout, WorkspaceError
+from sessiontree._errors import InvalidInput, RuntimeClosed, WorkspaceError
 from sessiontree._limits import Limits, RestartType, Strategy
 from sessiontree._messages import SessionSpawnRequest, SessionSpawnResponse
+from sessiontree._reads import RuntimeReads
 from sessiontree._reasons import Reason
-from sessiontree._states import JobState, SessionState, ToolCallState
-from sessiontree._views import (
-    EventInfo,
-    JobInfo,
-    MailboxPost,
-    MessageInfo,
-    SessionInfo,
-    SessionNode,
-    ToolCallInfo,
-    build_forest,
-    event_info,
-    info,
-    job_info,
-    mailbox_post,
-    message_info,
-    tool_call_info,
-)
+from sessiontree._states import SessionState
 from sessiontree.actors.context import FaultHook, RuntimeContext
 from sessiontree.actors.ending import end_session
 from sessiontree.persistence import lease
@@ -107,7 +91,7 @@ class _SpawnPort:
         return response
 
 
-class Runtime:
+class Runtime(RuntimeReads):
     """A running sessiontree: one store, one SchedulerActor, its session actors."""
 
     def __init__(self, store: Store, ctx: RuntimeContext, owner_id: str, lease_ttl: float):
@@ -413,147 +397,9 @@ class Runtime:
 
         resolve_call(self._store, call_id, outcome, result)
 
-    def wait(self, session_id: str, timeout: float | None = None) -> SessionInfo:
-        """Block until the session is terminal; return it. Raises :class:`WaitTimeout`."""
-        self._store.session(session_id)
-        return self._wait_for(lambda: self._terminal(session_id), session_id, timeout)
-
-    def _terminal(self, session_id: str) -> SessionInfo | None:
-        s = self.session(session_id)
-        return s if s.terminal else None
-
-    def _wait_for(
-        self, check: Callable[[], SessionInfo | None], what: str, timeout: float | None
-    ) -> SessionInfo:
-        import time
-
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            with self._changed:
-                seen = self._generation
-            # Read the store without holding the condition: committing threads notify
-            # it, and must never queue behind a waiter's read.
-            found = check()
-            if found is not None:
-                return found
-            with self._changed:
-                while self._generation == seen:
-                    if self._closed:
-                        raise RuntimeClosed("runtime closed while waiting")
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
-                        raise WaitTimeout(f"{what} did not finish within {timeout}s")
-                    self._changed.wait(remaining if remaining is not None else 1.0)
-
-    def wait_state(
-        self, session_id: str, state: SessionState | str, timeout: float | None = None
-    ) -> SessionInfo:
-        """Block until the session is in ``state`` (or has ended); return it. Raises
-        :class:`WaitTimeout`, :class:`InvalidInput` for an unknown state name."""
-        try:
-            state = SessionState(state)
-        except ValueError:
-            raise InvalidInput(f"unknown session state {state!r}") from None
-
-        def check() -> SessionInfo | None:
-            s = self.session(session_id)
-            return s if s.state == state or s.terminal else None
-
-        return self._wait_for(check, session_id, timeout)
-
-    # -- reading ----------------------------------------------------------------------
-    def session(self, session_id: str) -> SessionInfo:
-        """The session as it is now. Raises :class:`UnknownSession`."""
-        return info(self._store, self._store.session(session_id))
-
-    def tree(self, root_id: str | None = None) -> list[SessionNode]:
-        """The session forest (or the tree that holds ``root_id``), children in spawn
-        order, each node with its summary once it completed."""
-        if root_id is not None:
-            root = self._store.session(root_id)
-            return build_forest(self._store, self._store.sessions(root_id=root.root_id))
-        return build_forest(self._store, self._store.sessions())
-
-    def sessions(
-        self, *, root_id: str | None = None, states: Iterable[SessionState | str] | None = None
-    ) -> list[SessionInfo]:
-        """Sessions, oldest first: every one, or one tree's (``root_id``), optionally only
-        those in ``states``. Summaries are not read (use :meth:`session` or :meth:`tree`)."""
-        if root_id is not None:
-            root_id = self._store.session(root_id).root_id
-        return [info(self._store, r, with_summary=False) for r in self._store.sessions(
-            root_id=root_id, states=_states(SessionState, states, "session states"))]
-
-    def children(self, session_id: str) -> list[SessionInfo]:
-        """The session's children, in spawn order. Raises :class:`UnknownSession`."""
-        self._store.session(session_id)
-        return [info(self._store, r) for r in self._store.children(session_id)]
-
-    def messages(self, session_id: str) -> list[MessageInfo]:
-        """The session's history in order. Raises :class:`UnknownSession`."""
-        self._store.session(session_id)
-        return [message_info(m) for m in self._store.messages(session_id)]
-
-    def jobs(
-        self, session_id: str | None = None, *, states: Iterable[JobState | str] | None = None
-    ) -> list[JobInfo]:
-        """model_run jobs in enqueue order: one session's (or all), optionally only
-        those in ``states``."""
-        if session_id is not None:
-            self._store.session(session_id)
-        return [job_info(j) for j in self._store.jobs(
-            session_id=session_id, states=_states(JobState, states, "job states"))]
-
-    def tool_calls(
-        self, session_id: str | None = None, *,
-        states: Iterable[ToolCallState | str] | None = None,
-    ) -> list[ToolCallInfo]:
-        """The tool-call journal: one session's calls (or all), in the order the model
-        asked for them, optionally only those in ``states``."""
-        if session_id is not None:
-            self._store.session(session_id)
-        return [tool_call_info(c) for c in self._store.tool_calls(
-            session_id, states=_states(ToolCallState, states, "tool-call states"))]
-
-    def mailbox(self, session_id: str) -> list[MailboxPost]:
-        """What was posted to the session's persisted mailbox (announce-backs)."""
-        self._store.session(session_id)
-        return [mailbox_post(p) for p in self._store.mailbox(session_id)]
-
-    def events(
-        self, *, session_id: str | None = None, root_id: str | None = None,
-        type_prefix: str | None = None, after: int = 0, limit: int | None = None,
-    ) -> list[EventInfo]:
-        """Flight Recorder events in the order they were written, filtered by session
-        (``model_session_id``), by tree (``root_id``), by type prefix (e.g.
-        ``"FR-EVT-SESS-SPAWN-"``), after a sequence number (``EventInfo.seq``), at most
-        ``limit``. Raises :class:`InvalidInput` for a bad filter value."""
-        for name, value in (("session_id", session_id), ("root_id", root_id),
-                            ("type_prefix", type_prefix)):
-            if value is not None and not isinstance(value, str):
-                raise InvalidInput(f"{name} must be a str")
-        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
-            raise InvalidInput("after must be an int >= 0")
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
-            raise InvalidInput("limit must be an int >= 0")
-        return [event_info(e) for e in self._store.events(
-            session_id=session_id, root_id=root_id, type_prefix=type_prefix, after=after,
-            limit=limit)]
-
     def stats(self) -> SchedulerStats:
         """The scheduler's counters now: running and queued jobs, the most that ran at
         once, dispatches so far, the most that ran at once per provider."""
         self._check_open()
         stats: SchedulerStats = self._ctx.scheduler.ask(sch.Stats(), timeout=ASK_TIMEOUT)
         return stats
-
-
-def _states(enum: type[StrEnum], states: Iterable[Any] | None, what: str) -> list[str] | None:
-    if states is None:
-        return None
-    if isinstance(states, str):
-        states = [states]
-    try:
-        return [enum(s).value for s in states]
-    except ValueError as exc:
-        raise InvalidInput(f"unknown {what}: {exc}") from None
