@@ -10,7 +10,6 @@ it is handed to an operator (reason ``unknown_side_effect``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -22,9 +21,8 @@ from pydantic import BaseModel
 from sessiontree.cancellation import CancelToken
 from sessiontree.errors import InvalidInput, SessionTreeError
 from sessiontree.providers.base import ToolSpec
+from sessiontree.providers.tool_surface import check_name, check_schema
 from sessiontree.reasons import Reason
-
-_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$")
 
 
 class EffectClass(StrEnum):
@@ -81,18 +79,22 @@ class Tool:
     builtin: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
-            raise InvalidInput(f"bad tool name {self.name!r}")
+        """Checks what every provider accepts (``providers.tool_surface``): a name that
+        matches ``^[a-zA-Z0-9_-]{1,64}$`` and an input schema a provider would not
+        reject; raises :class:`~sessiontree.providers.tool_surface.ToolSchemaError`."""
+        check_name(self.name)
         if not (isinstance(self.args_model, type) and issubclass(self.args_model, BaseModel)):
             raise InvalidInput(f"tool {self.name}: args_model must be a pydantic model class")
         if not callable(self.fn):
             raise InvalidInput(f"tool {self.name}: fn must be callable")
         object.__setattr__(self, "effect", EffectClass(self.effect))
         # Built once: pydantic regenerates a JSON Schema on every call.
+        schema = self.args_model.model_json_schema()
+        check_schema(self.name, schema)
         object.__setattr__(self, "_spec", ToolSpec(
             name=self.name,
             description=self.description,
-            input_schema=self.args_model.model_json_schema(),
+            input_schema=schema,
         ))
 
     def spec(self) -> ToolSpec:
