@@ -51,3 +51,13 @@ class SessionAnnounceBack(_Msg):
     reason: str | None = None
     summary_hash: str | None = None
     usage: Usage = Usage()
+
+
+class ProviderUsed(_Msg):
+    """A session actor tells the scheduler that a provider call returned: the tokens it
+    used feed the provider's tokens-per-minute window, and the success grows the
+    provider's effective concurrency (``supervision.backpressure``)."""
+
+    provider: str
+    job_id: str
+    tokens: int = Field(ge=0)

@@ -21,6 +21,7 @@ from sessiontree.actors.context import RuntimeContext
 from sessiontree.actors.journal import write_tool_result
 from sessiontree.actors.waiting import HELD, WAITING, hold_for_operator, wait_for_children
 from sessiontree.cancellation import CancelToken
+from sessiontree.errors import InvalidInput
 from sessiontree.ids import new_id
 from sessiontree.persistence.records import SessionRecord, ToolCallRecord
 from sessiontree.persistence.tx import JobFenced, Tx
@@ -86,7 +87,9 @@ class ModelTurn:
         started = time.monotonic()
         reply = provider.complete(request, self.token)
         if not isinstance(reply, ModelReply):
-            raise ProviderError(f"provider {provider.name!r} returned {type(reply).__name__}")
+            # A defect in the provider's code, not its answer: a crash, for supervision.
+            raise InvalidInput(f"provider {provider.name!r} returned {type(reply).__name__}")
+        self.ctx.provider_used(provider.name, self.job_id, reply.usage.tokens)  # back-pressure
         usage = reply.usage.model_copy(
             update={"model_runs": 1, "wall_time": time.monotonic() - started}
         )

@@ -8,6 +8,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from sessiontree._model import PublicModel
 from sessiontree.budget import Budget, Usage
+from sessiontree.supervision.backpressure import BackpressurePolicy, RateLimit
 
 RestartType = Literal["permanent", "transient", "temporary"]
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
@@ -44,7 +45,12 @@ class Limits(PublicModel):
     Defaults and why:
     - ``max_concurrent_runs=8``: model calls are I/O-bound; 8 in flight keeps a provider
       busy without tripping typical per-key rate limits.
-    - ``provider_limits``: per-provider caps (default: the global cap).
+    - ``provider_limits``: per-provider caps (default: the global cap). A provider's
+      *effective* cap shrinks after 429/overloaded and recovers (``backpressure``).
+    - ``rate_limits``: optional per-provider requests- and tokens-per-minute limits
+      (default none: set them to your account's tier).
+    - ``backpressure``: how a retryable provider failure cools a provider down and
+      shrinks its concurrency (see ``supervision.backpressure``).
     - ``max_depth=3``: root, children, grandchildren, great-grandchildren: deeper trees
       are almost always runaway recursion.
     - ``max_children=8`` per session: a fan-out wider than that is usually a loop.
@@ -58,6 +64,8 @@ class Limits(PublicModel):
 
     max_concurrent_runs: int = Field(default=8, ge=1, le=10_000)
     provider_limits: dict[str, int] = Field(default_factory=dict)
+    rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
+    backpressure: BackpressurePolicy = BackpressurePolicy()
     max_depth: int = Field(default=3, ge=0, le=100)
     max_children: int = Field(default=8, ge=0, le=100_000)
     reserve_tokens: int = Field(default=4096, ge=0)

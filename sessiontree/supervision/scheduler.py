@@ -30,7 +30,7 @@ from typing import Any
 import pykka
 
 from sessiontree.actors.context import RuntimeContext
-from sessiontree.actors.messages import SessionSpawnRequest
+from sessiontree.actors.messages import ProviderUsed, SessionSpawnRequest
 from sessiontree.actors.threads import simple_inbox
 from sessiontree.budget import Usage
 from sessiontree.cancellation import CancelToken
@@ -38,7 +38,8 @@ from sessiontree.errors import StoreError
 from sessiontree.persistence.records import CommitSummary
 from sessiontree.reasons import Reason
 from sessiontree.states import SessionState
-from sessiontree.supervision import restart, spawn
+from sessiontree.supervision import provider_failures, restart, spawn
+from sessiontree.supervision.backpressure import Backpressure, decide_admission
 from sessiontree.supervision.queue import FairQueue, QueuedJob
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,7 @@ class SchedulerActor(pykka.ThreadingActor):
         self._throttle_events: list[tuple[str, str, str]] = []
         self._throttle_since = 0.0
         self.idle = threading.Condition()
+        self.pressure = Backpressure(ctx.limits.provider_limit)  # per-provider back-pressure
 
     # -- message loop -----------------------------------------------------------------
     def on_receive(self, message: Any) -> Any:
@@ -188,7 +190,11 @@ class SchedulerActor(pykka.ThreadingActor):
             self._finished(message)
         elif isinstance(message, ActorCrashed):
             self._release(message.session_id, message.job_id, message.attempt)
-            restart.on_crash(self, message)
+            if not provider_failures.on_provider_error(self, message):  # not a crash
+                restart.on_crash(self, message)
+        elif isinstance(message, ProviderUsed):
+            self.pressure.succeeded(message.provider, self.ctx.clock.now(), message.job_id,
+                                    message.tokens)
         elif isinstance(message, Spawn):
             return spawn.decide(self, message.request)
         elif isinstance(message, Cancel):
@@ -226,6 +232,7 @@ class SchedulerActor(pykka.ThreadingActor):
             return None
         del self.running[session_id]
         self.by_provider[run.provider] -= 1
+        self.pressure.released(run.provider, job_id)
         return run
 
     def _finished(self, message: JobFinished) -> None:
@@ -239,8 +246,12 @@ class SchedulerActor(pykka.ThreadingActor):
             # queued (not failed) for a runtime that registers it.
             self._note_throttle(job, Reason.PROVIDER_UNAVAILABLE)
             return False
-        if self.by_provider[job.provider] >= self.ctx.limits.provider_limit(job.provider):
-            self._note_throttle(job, Reason.PROVIDER_LIMIT)
+        verdict = decide_admission(  # cool-down, AIMD concurrency, rate limits
+            self.pressure.of(job.provider), self.ctx.clock.now(), self.by_provider[job.provider],
+            self.ctx.limits.rate_limits.get(job.provider), self.ctx.limits.reserve_tokens)
+        if verdict.reason is not None:
+            self._note_throttle(job, verdict.reason)
+            self._arm_timer(verdict.retry_at)
             return False
         return True
 
@@ -332,7 +343,9 @@ class SchedulerActor(pykka.ThreadingActor):
         for run in picked:
             if run not in started:
                 self._release(run.session_id, run.job_id, run.attempt)
+        now = self.ctx.clock.now()
         for run in started:
+            self.pressure.dispatched(run.provider, now, run.job_id, self.ctx.limits.reserve_tokens)
             self.stats.dispatched += 1
             self.stats.max_by_provider[run.provider] = max(
                 self.stats.max_by_provider.get(run.provider, 0), self.by_provider[run.provider]
