@@ -28,6 +28,7 @@ from sessiontree.errors import (
     WorkspaceConflict,
 )
 from sessiontree.persistence.verify import VerifyReport, verify_store
+from sessiontree.providers.anthropic_messages import AnthropicProvider
 from sessiontree.providers.base import (
     ModelMessage,
     ModelReply,
@@ -37,10 +38,14 @@ from sessiontree.providers.base import (
     ToolCall,
     ToolSpec,
 )
+from sessiontree.providers.openai_chat import OpenAIProvider
+from sessiontree.providers.pricing import Price, PriceTable
 from sessiontree.providers.scripted import ScriptedProvider, ScriptTurn, call, reply
+from sessiontree.providers.tool_surface import ToolSchemaError
 from sessiontree.reasons import Reason
 from sessiontree.runtime import Runtime
 from sessiontree.states import SessionState
+from sessiontree.supervision.backpressure import BackpressurePolicy, RateLimit
 from sessiontree.supervision.limits import Limits, RestartPolicy
 from sessiontree.supervision.recovery import RecoveryReport
 from sessiontree.tools.registry import EffectClass, Tool, ToolContext, ToolError, tool
@@ -51,6 +56,8 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnthropicProvider",
+    "BackpressurePolicy",
     "Budget",
     "CancelToken",
     "Cancelled",
@@ -64,8 +71,12 @@ __all__ = [
     "ModelMessage",
     "ModelReply",
     "ModelRequest",
+    "OpenAIProvider",
+    "Price",
+    "PriceTable",
     "Provider",
     "ProviderError",
+    "RateLimit",
     "Reason",
     "RecoveryError",
     "RecoveryReport",
@@ -89,6 +100,7 @@ __all__ = [
     "ToolCall",
     "ToolContext",
     "ToolError",
+    "ToolSchemaError",
     "ToolSpec",
     "UnknownSession",
     "Usage",

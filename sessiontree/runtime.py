@@ -30,6 +30,8 @@ from sessiontree.persistence.engine import open_store
 from sessiontree.persistence.records import CommitSummary, EventRecord, MessageRecord
 from sessiontree.persistence.store import Store
 from sessiontree.providers.base import Provider
+from sessiontree.providers.pricing import knows_cost
+from sessiontree.reasons import Reason
 from sessiontree.states import SessionState
 from sessiontree.supervision import scheduler as sch
 from sessiontree.supervision.limits import Limits
@@ -187,6 +189,7 @@ class Runtime:
             except (pykka.ActorDeadError, pykka.Timeout):
                 log.warning("scheduler did not stop cleanly")
         self._ctx.actor_threads.close(timeout)
+        self._close_providers()
         self.store.remove_listener(self._on_commit)
         self._stop_heartbeat.set()
         if self._heartbeat is not None:
@@ -196,6 +199,17 @@ class Runtime:
         with self._changed:
             self._generation += 1
             self._changed.notify_all()
+
+    def _close_providers(self) -> None:
+        """Release what adapters hold (connections, their event loop thread). A closed
+        provider may be used again: it reopens on its next call."""
+        for provider in self._ctx.providers.values():
+            closer = getattr(provider, "close", None)
+            if callable(closer):
+                try:
+                    closer()
+                except Exception:
+                    log.exception("closing provider %r failed", getattr(provider, "name", "?"))
 
     def __enter__(self) -> Runtime:
         return self
@@ -264,6 +278,11 @@ class Runtime:
             )
         except ValidationError as exc:
             raise InvalidInput(f"invalid budget: {exc}") from exc
+        if budget_v.cost is not None and not knows_cost(self._ctx.providers[provider], model):
+            raise InvalidInput(  # a cost budget on an unpriced model could not be enforced
+                f"a cost budget needs a price for model {model!r} of provider {provider!r}; "
+                "give the provider one (prices=...) or budget tokens instead",
+                reason=Reason.COST_UNKNOWN, provider=provider, model=model)
         caps = tuple(capabilities)
         if not all(isinstance(c, str) and c for c in caps):
             raise InvalidInput("capabilities must be non-empty strings")

@@ -8,6 +8,8 @@ import sys
 import sessiontree
 
 EXPECTED = sorted([
+    "AnthropicProvider", "BackpressurePolicy", "OpenAIProvider", "Price", "PriceTable",
+    "RateLimit", "ToolSchemaError",
     "Budget", "CancelToken", "Cancelled", "CapabilityDenied", "CorruptStore", "EffectClass",
     "IllegalTransition", "InvalidInput", "LimitExceeded", "Limits", "ModelMessage", "ModelReply",
     "ModelRequest", "Provider", "ProviderError", "Reason", "RecoveryError", "RecoveryReport",
