@@ -136,7 +136,7 @@ class SchedulerActor(pykka.ThreadingActor):
         self.closing = False
         self._timer: Any = None
         self._timer_due: float | None = None
-        self._throttled: set[str] = set()
+        self._throttled: dict[str, Reason] = {}  # job id -> the limit last recorded
         self._throttle_events: list[tuple[str, str, str]] = []
         self._throttle_since = 0.0
         self.idle = threading.Condition()
@@ -265,7 +265,7 @@ class SchedulerActor(pykka.ThreadingActor):
             job = self.queue.pop_next(self._eligible)
             if job is None:
                 break
-            self._throttled.discard(job.job_id)
+            self._throttled.pop(job.job_id, None)
             picked.append(self._claim(job))
         if len(self.running) >= self.ctx.limits.max_concurrent_runs:
             head = self.queue.first()
@@ -279,9 +279,9 @@ class SchedulerActor(pykka.ThreadingActor):
             self._arm_timer(self._throttle_since + THROTTLE_FLUSH_DELAY)
 
     def _note_throttle(self, job: QueuedJob, limit: Reason) -> None:
-        if job.job_id in self._throttled:
-            return
-        self._throttled.add(job.job_id)
+        if self._throttled.get(job.job_id) == limit:
+            return  # recorded once per job and limit, until it is dispatched
+        self._throttled[job.job_id] = limit
         if not self._throttle_events:
             self._throttle_since = self.ctx.clock.now()
         # Written with the next dispatch commit, or within THROTTLE_FLUSH_DELAY: one
