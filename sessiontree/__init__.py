@@ -48,6 +48,7 @@ from sessiontree.states import SessionState
 from sessiontree.supervision.backpressure import BackpressurePolicy, RateLimit
 from sessiontree.supervision.limits import Limits, RestartPolicy
 from sessiontree.supervision.recovery import RecoveryReport
+from sessiontree.tools.mcp import McpServer, McpServerError
 from sessiontree.tools.registry import EffectClass, Tool, ToolContext, ToolError, tool
 from sessiontree.views import SessionInfo, SessionNode
 
@@ -68,6 +69,8 @@ __all__ = [
     "InvalidInput",
     "LimitExceeded",
     "Limits",
+    "McpServer",
+    "McpServerError",
     "ModelMessage",
     "ModelReply",
     "ModelRequest",

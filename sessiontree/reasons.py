@@ -53,6 +53,7 @@ class Reason(StrEnum):
     UNKNOWN_TOOL = "unknown_tool"
     INVALID_ARGS = "invalid_args"
     TOOL_ERROR = "tool_error"
+    MCP_SERVER_UNAVAILABLE = "mcp_server_unavailable"
     # errors
     INVALID_INPUT = "invalid_input"
     UNKNOWN_SESSION = "unknown_session"

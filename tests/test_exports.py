@@ -9,7 +9,7 @@ import sessiontree
 
 EXPECTED = sorted([
     "AnthropicProvider", "BackpressurePolicy", "OpenAIProvider", "Price", "PriceTable",
-    "RateLimit", "ToolSchemaError",
+    "RateLimit", "ToolSchemaError", "McpServer", "McpServerError",
     "Budget", "CancelToken", "Cancelled", "CapabilityDenied", "CorruptStore", "EffectClass",
     "IllegalTransition", "InvalidInput", "LimitExceeded", "Limits", "ModelMessage", "ModelReply",
     "ModelRequest", "Provider", "ProviderError", "Reason", "RecoveryError", "RecoveryReport",
