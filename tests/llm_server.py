@@ -15,7 +15,7 @@ import select
 import socket
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -56,7 +56,10 @@ def error(status: int, body: dict[str, Any], **headers: str) -> Reply:
 
 
 class LLMServer:
-    def __init__(self) -> None:
+    """``responder``, if given, answers every request instead of the scripted queue."""
+
+    def __init__(self, responder: Callable[[Seen], Reply] | None = None) -> None:
+        self.responder = responder
         self.replies: deque[Reply] = deque()
         self.seen: list[Seen] = []
         self.held = threading.Event()  # a held stream sent its events
@@ -77,9 +80,14 @@ class LLMServer:
                 with server.lock:
                     server.seen.append(Seen(self.path, {k.lower(): v for k, v in self.headers.items()},
                                             json.loads(raw or b"{}")))
-                    reply = server.replies.popleft() if server.replies else error(
-                        500, {"error": {"type": "api_error", "message": "no scripted reply"}})
+                    seen = server.seen[-1]
                     server.arrived.notify_all()
+                if server.responder is not None:
+                    reply = server.responder(seen)
+                else:
+                    with server.lock:
+                        reply = server.replies.popleft() if server.replies else error(
+                            500, {"error": {"type": "api_error", "message": "no scripted reply"}})
                 if reply.events is None:
                     self._json(reply)
                 else:
