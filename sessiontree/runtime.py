@@ -4,6 +4,13 @@ Open a store, register providers and tools, create root sessions, wait for them,
 the tree, close. Thread-safe; a context manager. ``Runtime.open`` also recovers a store
 left by a dead process (see ``supervision.recovery``) once the providers and tools it
 was given are registered -- they live in code, not in the store.
+
+Threads beside the scheduler's and the session actors': each SDK adapter
+(``OpenAIProvider``, ``AnthropicProvider``) and each ``McpServer`` runs one event loop
+thread of its own (``providers.event_loop``), started by its first call; a session
+actor only waits on it, and a cancel reaches it through the run's ``CancelToken``
+callback. ``close`` closes the registered providers (an ``McpServer`` is closed by its
+owner).
 """
 
 from __future__ import annotations

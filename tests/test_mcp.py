@@ -171,6 +171,7 @@ def test_bad_server_definitions_are_refused() -> None:
 def http_server(tmp_path: Path) -> Iterator[str]:
     """Our server on streamable HTTP at 127.0.0.1, started as a child process; yields its
     URL once it says it listens (read from its log, never by sleeping)."""
+    import os
     import selectors
     import socket
     import subprocess
@@ -180,21 +181,21 @@ def http_server(tmp_path: Path) -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     proc = subprocess.Popen([sys.executable, OURS, str(tmp_path / "counter"), "--http", str(port)],
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
     try:
         assert proc.stderr is not None
         selector = selectors.DefaultSelector()
         selector.register(proc.stderr, selectors.EVENT_READ)
         deadline = time.monotonic() + WAIT
-        log = ""
-        while "running on" not in log.lower():
+        log = b""
+        while b"running on" not in log.lower():
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not selector.select(remaining):
-                raise AssertionError(f"the MCP HTTP server did not start: {log}")
-            line = proc.stderr.readline()
-            if not line:
-                raise AssertionError(f"the MCP HTTP server exited: {log}")
-            log += line
+                raise AssertionError(f"the MCP HTTP server did not start: {log!r}")
+            chunk = os.read(proc.stderr.fileno(), 65536)  # unbuffered: select sees it all
+            if not chunk:
+                raise AssertionError(f"the MCP HTTP server exited: {log!r}")
+            log += chunk
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
         proc.terminate()

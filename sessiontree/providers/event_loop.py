@@ -8,9 +8,10 @@ its stream before it returns.
 
 Guarantees:
 - the loop thread is started by the first call, not at construction or import;
-- :meth:`LoopThread.close` runs ``on_close`` coroutines on the loop, stops it and
-  joins the thread; a later call starts a new loop (a closed provider may be used
-  again, e.g. by the next runtime);
+- :meth:`LoopThread.close` runs ``on_close`` on the loop, cancels the calls still in
+  flight (no caller is left waiting), stops the loop and joins the thread; a later
+  call starts a new loop (a closed provider may be used again, e.g. by the next
+  runtime);
 - the calling thread (a session actor's) only waits: it never touches the loop's
   objects.
 """
@@ -93,10 +94,24 @@ class LoopThread:
             self._loop = self._thread = None
         if loop is None or thread is None:
             return
-        if self._on_close is not None:
-            try:
-                asyncio.run_coroutine_threadsafe(self._on_close(), loop).result(CLOSE_TIMEOUT)
-            except Exception:
-                log.exception("%s: closing the client failed", self.name)
+        try:
+            asyncio.run_coroutine_threadsafe(self._wind_down(), loop).result(CLOSE_TIMEOUT)
+        except Exception:
+            log.exception("%s: closing failed", self.name)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(CLOSE_TIMEOUT)
+
+    async def _wind_down(self) -> None:
+        """Run ``on_close`` (which closes connections gracefully), then cancel whatever
+        is still in flight, so no caller waits on a stopped loop."""
+        if self._on_close is not None:
+            try:
+                await asyncio.wait_for(self._on_close(), CLOSE_TIMEOUT)
+            except Exception:
+                log.exception("%s: on_close failed", self.name)
+        current = asyncio.current_task()
+        pending = [t for t in asyncio.all_tasks() if t is not current]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=CLOSE_TIMEOUT)
