@@ -295,3 +295,18 @@ def test_an_unpriced_model_records_its_cost_as_unknown_and_refuses_a_cost_budget
 
     assert done.state == "completed"
     assert (done.usage.cost, done.usage.unpriced_runs, done.usage.tokens) == (0.0, 1, 12)
+
+
+def test_missing_credentials_fail_the_session_with_provider_auth_before_any_request(
+    db_path: Path, server: LLMServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for var in ("OPENAI_API_KEY", "OPENAI_ADMIN_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    providers = [st.OpenAIProvider("gpt-4o-mini"),  # no key: the client is never made
+                 st.AnthropicProvider("claude-sonnet-4-20250514", base_url=server.url)]
+    with st.Runtime.open(db_path, providers=providers) as rt:
+        sids = [rt.create_session("hi", provider=p.name) for p in providers]
+        done = [rt.wait(sid, timeout=WAIT) for sid in sids]
+
+    assert [(d.state, d.reason) for d in done] == [("failed", "provider_auth")] * 2
+    assert server.requests() == 0

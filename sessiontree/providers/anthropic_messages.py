@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from sessiontree.providers import anthropic_wire
-from sessiontree.providers.base import ModelRequest
+from sessiontree.providers.base import ModelRequest, ProviderError
 from sessiontree.providers.pricing import Price, PriceTable
 from sessiontree.providers.received import Received
 from sessiontree.providers.sdk_adapter import DEFAULT_TIMEOUT, SdkAdapter
+from sessiontree.reasons import Reason
 
 
 class AnthropicProvider(SdkAdapter):
@@ -63,6 +64,15 @@ class AnthropicProvider(SdkAdapter):
 
     def add(self, received: Received, item: dict[str, Any]) -> None:
         anthropic_wire.add_event(received, item)
+
+    def map_error(self, exc: Exception) -> ProviderError | None:
+        # The SDK finds no credentials only when it builds the request, and says so with
+        # a TypeError: that is a missing key, not a crash worth restarting.
+        if isinstance(exc, TypeError) and "authentication" in str(exc):
+            return ProviderError(f"{self.name}: no credentials: {exc} (set ANTHROPIC_API_KEY "
+                                 "or pass api_key)", retryable=False,
+                                 reason=Reason.PROVIDER_AUTH, provider=self.name)
+        return super().map_error(exc)
 
     def sdk_errors(self) -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:
         import anthropic
