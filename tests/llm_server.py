@@ -15,7 +15,7 @@ import select
 import socket
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -167,10 +167,6 @@ def _wait_for_hangup(conn: socket.socket, limit: float) -> bool:
     except OSError:
         return True
 
-
-def serve() -> Iterator[LLMServer]:
-    with LLMServer() as server:
-        yield server
 
 
 # -- each provider's replies, as its API reference shows them ---------------------------------

@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import os
 import re
 import sys
 from collections.abc import Iterable, Mapping
@@ -121,6 +123,21 @@ def _value(result: Any) -> Any:
     if result.structured_content is not None:
         return result.structured_content
     return "\n".join(parts)
+
+
+def _stderr() -> TextIO:
+    """Where a stdio server's stderr goes: ours, unless it is not a real file (a host
+    that replaced ``sys.stderr``), then nowhere."""
+    try:
+        sys.stderr.fileno()
+        return sys.stderr
+    except (AttributeError, OSError, ValueError):
+        return _devnull()
+
+
+@functools.cache
+def _devnull() -> TextIO:
+    return open(os.devnull, "w")  # one per process, opened when first needed
 
 
 class McpServer:
@@ -310,7 +327,7 @@ class McpServer:
 
         params = StdioServerParameters(command=self.command or "", args=self.args,
                                        env=self.env or None, cwd=self.cwd)
-        return stdio_client(params, errlog=self.errlog or sys.stderr)
+        return stdio_client(params, errlog=self.errlog or _stderr())
 
     async def _hold(self, ready: asyncio.Future[Any], stop: asyncio.Event) -> None:
         """Open the transport and the session in this one task (the SDK's scopes are
