@@ -4,6 +4,7 @@ provider's Retry-After. Decisions tested by tables."""
 from __future__ import annotations
 
 import email.utils
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -111,3 +112,22 @@ def test_an_sdk_status_error_becomes_a_provider_error_with_its_facts() -> None:
     assert (err.retryable, err.retry_after, err.status, err.reason, err.provider) == (
         True, 3.0, 429, Reason.PROVIDER_RATE_LIMITED, "openai")
     assert isinstance(err, st.SessionTreeError)
+
+
+def test_a_child_with_a_cost_budget_on_an_unpriced_model_is_refused_at_spawn(tmp_path: Path) -> None:
+    def policy(turn: st.ScriptTurn) -> st.ModelReply:
+        if turn.turn == 0:
+            return st.reply("", st.call("spawn_session", role="worker", task="t", provider="remote"))
+        return st.reply(turn.tool_results[0].content)
+
+    remote = st.OpenAIProvider("my-finetune", api_key="k", base_url="http://127.0.0.1:9/v1",
+                               local=False, name="remote")  # never called: the spawn is refused
+    with st.Runtime.open(tmp_path / "s.db", providers=[st.ScriptedProvider(policy), remote]) as rt:
+        sid = rt.create_session("t", provider="scripted", budget=st.Budget(cost=1.0),
+                                capabilities=["session.spawn"])
+        done = rt.wait(sid, timeout=20)
+        rejected = [e.payload for e in rt.events(session_id=sid,
+                                                  type_prefix="FR-EVT-SESS-SPAWN-REJECTED")]
+
+    assert done.state == "completed" and "cost_unknown" in (done.summary or "")
+    assert rejected[0]["reason"] == "cost_unknown"
