@@ -136,7 +136,7 @@ class SchedulerActor(pykka.ThreadingActor):
         self.closing = False
         self._timer: Any = None
         self._timer_due: float | None = None
-        self._throttled: dict[str, Reason] = {}  # job id -> the limit last recorded
+        self._throttled: dict[str, set[Reason]] = {}  # job id -> the limits recorded
         self._throttle_events: list[tuple[str, str, str]] = []
         self._throttle_since = 0.0
         self.idle = threading.Condition()
@@ -279,9 +279,10 @@ class SchedulerActor(pykka.ThreadingActor):
             self._arm_timer(self._throttle_since + THROTTLE_FLUSH_DELAY)
 
     def _note_throttle(self, job: QueuedJob, limit: Reason) -> None:
-        if self._throttled.get(job.job_id) == limit:
+        noted = self._throttled.setdefault(job.job_id, set())
+        if limit in noted:
             return  # recorded once per job and limit, until it is dispatched
-        self._throttled[job.job_id] = limit
+        noted.add(limit)
         if not self._throttle_events:
             self._throttle_since = self.ctx.clock.now()
         # Written with the next dispatch commit, or within THROTTLE_FLUSH_DELAY: one
