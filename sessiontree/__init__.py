@@ -19,7 +19,7 @@ from sessiontree._errors import (
     WorkspaceConflict,
     WorkspaceError,
 )
-from sessiontree._limits import Limits, RestartPolicy
+from sessiontree._limits import BackpressurePolicy, Limits, RateLimit, RestartPolicy
 from sessiontree._messages import (
     SessionAnnounceBack,
     SessionSpawnRequest,
@@ -39,6 +39,7 @@ from sessiontree._views import (
     ToolCallInfo,
 )
 from sessiontree.persistence.verify import VerifyReport, verify_store
+from sessiontree.providers.anthropic_messages import AnthropicProvider
 from sessiontree.providers.base import (
     ModelMessage,
     ModelReply,
@@ -48,15 +49,21 @@ from sessiontree.providers.base import (
     ToolCall,
     ToolSpec,
 )
+from sessiontree.providers.openai_chat import OpenAIProvider
+from sessiontree.providers.pricing import Price, PriceTable
 from sessiontree.providers.scripted import ScriptedProvider, ScriptTurn, call, reply
+from sessiontree.providers.tool_surface import ToolSchemaError
 from sessiontree.supervision.recovery import RecoveryReport
 from sessiontree.supervision.scheduler import SchedulerStats
+from sessiontree.tools.mcp import McpServer, McpServerError
 from sessiontree.tools.registry import EffectClass, Tool, ToolContext, ToolError, tool
 
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())
 
 
 __all__ = [
+    "AnthropicProvider",
+    "BackpressurePolicy",
     "Budget",
     "CancelToken",
     "Cancelled",
@@ -69,12 +76,18 @@ __all__ = [
     "JobState",
     "Limits",
     "MailboxPost",
+    "McpServer",
+    "McpServerError",
     "MessageInfo",
     "ModelMessage",
     "ModelReply",
     "ModelRequest",
+    "OpenAIProvider",
+    "Price",
+    "PriceTable",
     "Provider",
     "ProviderError",
+    "RateLimit",
     "Reason",
     "RecoveryReport",
     "RestartPolicy",
@@ -99,6 +112,7 @@ __all__ = [
     "ToolCallState",
     "ToolContext",
     "ToolError",
+    "ToolSchemaError",
     "ToolSpec",
     "UnknownSession",
     "Usage",

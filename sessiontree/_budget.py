@@ -13,7 +13,11 @@ from sessiontree._model import PublicModel
 
 
 class Usage(PublicModel):
-    """Spend of one run, one session, or a whole subtree."""
+    """Spend of one run, one session, or a whole subtree.
+
+    ``unpriced_runs`` counts the model runs whose cost is unknown (no price for the
+    model): ``cost`` excludes them, so it is a lower bound whenever this is > 0.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -22,6 +26,7 @@ class Usage(PublicModel):
     cost: float = Field(default=0.0, ge=0.0)
     model_runs: int = Field(default=0, ge=0)
     wall_time: float = Field(default=0.0, ge=0.0)
+    unpriced_runs: int = Field(default=0, ge=0)
 
     @property
     def tokens(self) -> int:
@@ -34,6 +39,7 @@ class Usage(PublicModel):
             cost=self.cost + other.cost,
             model_runs=self.model_runs + other.model_runs,
             wall_time=self.wall_time + other.wall_time,
+            unpriced_runs=self.unpriced_runs + other.unpriced_runs,
         )
 
 

@@ -13,6 +13,34 @@ RestartType = Literal["permanent", "transient", "temporary"]
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
 
 
+class RateLimit(PublicModel):
+    """Optional per-provider rate limits (None: no limit in that dimension)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    tokens_per_minute: int | None = Field(default=None, ge=1)
+
+
+class BackpressurePolicy(PublicModel):
+    """How a retryable provider failure slows the provider down.
+
+    Defaults and why: ``decrease_factor=0.5`` (TCP's halving: quick to back off);
+    ``default_cooldown=1.0`` s doubled per failure in a row when the provider gives no
+    ``Retry-After`` (1, 2, 4 ... s: most 5xx blips clear within seconds);
+    ``max_cooldown=300`` s (a provider asking for longer is effectively down; we look
+    again after five minutes); ``max_retries=10`` retryable failures of one run
+    before its session fails (about ten minutes of a provider that keeps failing).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    decrease_factor: float = Field(default=0.5, gt=0, lt=1)
+    default_cooldown: float = Field(default=1.0, ge=0)
+    max_cooldown: float = Field(default=300.0, ge=0)
+    max_retries: int = Field(default=10, ge=0)
+
+
 class RestartPolicy(PublicModel):
     """How many crashes a session survives, and how long to wait between restarts.
 
@@ -44,7 +72,12 @@ class Limits(PublicModel):
     Defaults and why:
     - ``max_concurrent_runs=8``: model calls are I/O-bound; 8 in flight keeps a provider
       busy without tripping typical per-key rate limits.
-    - ``provider_limits``: per-provider caps (default: the global cap).
+    - ``provider_limits``: per-provider caps (default: the global cap). A provider's
+      *effective* cap shrinks after 429/overloaded and recovers (``backpressure``).
+    - ``rate_limits``: optional per-provider requests- and tokens-per-minute limits
+      (default none: set them to your account's tier).
+    - ``backpressure``: how a retryable provider failure cools a provider down and
+      shrinks its concurrency (see ``supervision.backpressure``).
     - ``max_depth=3``: root, children, grandchildren, great-grandchildren: deeper trees
       are almost always runaway recursion.
     - ``max_children=8`` per session: a fan-out wider than that is usually a loop.
@@ -58,6 +91,8 @@ class Limits(PublicModel):
 
     max_concurrent_runs: int = Field(default=8, ge=1, le=10_000)
     provider_limits: dict[str, int] = Field(default_factory=dict)
+    rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
+    backpressure: BackpressurePolicy = BackpressurePolicy()
     max_depth: int = Field(default=3, ge=0, le=100)
     max_children: int = Field(default=8, ge=0, le=100_000)
     reserve_tokens: int = Field(default=4096, ge=0)

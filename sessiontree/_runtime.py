@@ -7,33 +7,7 @@ was given are registered -- they live in code, not in the store.
 
 Threads, and the state each one alone may touch (the one map; keep it true):
 
-==========================  ==========================================================
-host threads                call ``Runtime`` methods. They write the store through its
-                            transactions (create, enqueue, resolve) and *ask* the
-                            scheduler for everything that touches its state (cancel,
-                            stats, spawn); they never read or write scheduler state.
-the scheduler's thread      (``SchedulerActor``, one) alone owns the queue, the running
-                            set, the per-provider counters, the throttle buffer and
-                            its timer bookkeeping; decides spawns and restarts.
-pooled actor threads        (``actors.threads``) each run one ``SessionActor`` for one
-                            model_run: the provider call, the tools, the run's
-                            commits. An actor touches only its own run's state, and
-                            tells the scheduler when it ends (``JobFinished``) or dies
-                            (``ActorCrashed``).
-the clock's timer threads   (``SystemClock.call_later``) only *send* a message to an
-                            actor (``Wake``, a retry); they never touch its state.
-the lease heartbeat         renews the store's owner lease every ``lease_ttl / 3``;
-                            touches only the lease row.
-store listeners             run on whichever thread committed, right after the commit;
-                            they must be cheap and thread-safe: the history cache
-                            extends its entries under its own lock, the runtime bumps
-                            a Condition and tells the scheduler of new jobs.
-==========================  ==========================================================
-
-Guarantees: one writer connection, used under the store's lock; every commit's
-listeners run after the commit, never inside it; no thread ever waits for the
-scheduler while holding the store's lock.
-"""
+==========================  ==================================================="""
 
 from __future__ import annotations
 
@@ -64,6 +38,7 @@ from sessiontree.persistence.engine import open_store
 from sessiontree.persistence.records import CommitSummary
 from sessiontree.persistence.store import Store
 from sessiontree.providers.base import Provider
+from sessiontree.providers.pricing import knows_cost
 from sessiontree.supervision import scheduler as sch
 from sessiontree.supervision.recovery import RecoveryReport, recover
 from sessiontree.supervision.scheduler import SchedulerActor, SchedulerStats
@@ -222,6 +197,7 @@ class Runtime(RuntimeReads):
             except (pykka.ActorDeadError, pykka.Timeout):
                 log.warning("scheduler did not stop cleanly")
         self._ctx.actor_threads.close(timeout)
+        self._close_providers()
         self._store.remove_listener(self._on_commit)
         self._stop_heartbeat.set()
         if self._heartbeat is not None:
@@ -231,6 +207,17 @@ class Runtime(RuntimeReads):
         with self._changed:
             self._generation += 1
             self._changed.notify_all()
+
+    def _close_providers(self) -> None:
+        """Release what adapters hold (connections, their event loop thread). A closed
+        provider may be used again: it reopens on its next call."""
+        for provider in self._ctx.providers.values():
+            closer = getattr(provider, "close", None)
+            if callable(closer):
+                try:
+                    closer()
+                except Exception:
+                    log.exception("closing provider %r failed", getattr(provider, "name", "?"))
 
     def __enter__(self) -> Runtime:
         return self
@@ -322,6 +309,11 @@ class Runtime(RuntimeReads):
             )
         except ValidationError as exc:
             raise InvalidInput(f"invalid budget: {exc}") from exc
+        if budget_v.cost is not None and not knows_cost(self._ctx.providers[provider], model):
+            raise InvalidInput(  # a cost budget on an unpriced model could not be enforced
+                f"a cost budget needs a price for model {model!r} of provider {provider!r}; "
+                "give the provider one (prices=...) or budget tokens instead",
+                reason=Reason.COST_UNKNOWN, provider=provider, model=model)
         caps = tuple(capabilities)
         if not all(isinstance(c, str) and c for c in caps):
             raise InvalidInput("capabilities must be non-empty strings")

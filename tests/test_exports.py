@@ -14,6 +14,8 @@ import pytest
 import sessiontree
 
 EXPECTED = sorted([
+    "AnthropicProvider", "BackpressurePolicy", "OpenAIProvider", "Price", "PriceTable",
+    "RateLimit", "ToolSchemaError", "McpServer", "McpServerError",
     "Budget", "CancelToken", "Cancelled", "CorruptStore", "EffectClass", "EventInfo",
     "IllegalTransition", "InvalidInput", "JobInfo", "JobState", "Limits", "MailboxPost",
     "MessageInfo", "ModelMessage", "ModelReply", "ModelRequest", "Provider", "ProviderError",

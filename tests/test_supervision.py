@@ -127,7 +127,7 @@ def test_restarted_run_resumes_from_the_checkpoint_not_from_the_start(db_path: P
         if turn.turn == 0:
             return st.reply("", st.call("lookup", key="k"))
         if turn.request.attempt == 1:
-            raise st.ProviderError("provider hiccup")  # the second model turn crashes once
+            raise RuntimeError("provider hiccup")  # the second model turn crashes once
         return f"saw {turn.tool_results[0].content}"
 
     with open_rt(db_path, policy, clock=clock, tools=[lookup]) as rt:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pykka
+
 from sessiontree._clock import Clock
 from sessiontree._limits import Limits
 from sessiontree.actors.history import HistoryCache
+from sessiontree.actors.messages import ProviderUsed
 from sessiontree.actors.threads import ActorThreads
 from sessiontree.persistence.store import Store
 from sessiontree.providers.base import Provider
@@ -39,6 +43,12 @@ class RuntimeContext:
         self.history = HistoryCache(self.store)
         self.store.add_listener(self.history.on_commit)
         self.actor_threads = ActorThreads()
+
+    def provider_used(self, provider: str, job_id: str, tokens: int) -> None:
+        """Tell the scheduler a provider call returned (its back-pressure counts it)."""
+        if self.scheduler is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                self.scheduler.tell(ProviderUsed(provider=provider, job_id=job_id, tokens=tokens))
 
     def fault(self, step: str, **facts: Any) -> None:
         """Named fault point: a test's hook may raise here."""

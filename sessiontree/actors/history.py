@@ -34,6 +34,7 @@ def to_model_message(body: dict[str, Any], trust: str) -> ModelMessage:
         tool_call_id=body.get("tool_call_id"),
         name=body.get("name"),
         trust="untrusted" if trust == "untrusted" else "trusted",
+        is_error=body.get("ok") is False,
     )
 
 

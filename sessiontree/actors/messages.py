@@ -39,3 +39,14 @@ class ActorCrashed:
     job_id: str
     attempt: int
     error: BaseException
+
+
+@dataclass(frozen=True)
+class ProviderUsed:
+    """Actor -> scheduler: a provider call returned. The tokens it used feed the
+    provider's tokens-per-minute window, and the success grows the provider's
+    effective concurrency (``supervision.backpressure``)."""
+
+    provider: str
+    job_id: str
+    tokens: int

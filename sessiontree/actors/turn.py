@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sessiontree._cancellation import CancelToken
+from sessiontree._errors import InvalidInput
 from sessiontree._ids import new_id
 from sessiontree._reasons import Reason
 from sessiontree._states import JobState, SessionState, ToolCallState
@@ -87,7 +88,9 @@ class ModelTurn:
         started = time.monotonic()
         reply = provider.complete(request, self.token)
         if not isinstance(reply, ModelReply):
-            raise ProviderError(f"provider {provider.name!r} returned {type(reply).__name__}")
+            # A defect in the provider's code, not its answer: a crash, for supervision.
+            raise InvalidInput(f"provider {provider.name!r} returned {type(reply).__name__}")
+        self.ctx.provider_used(provider.name, self.job_id, reply.usage.tokens)  # back-pressure
         usage = reply.usage.model_copy(
             update={"model_runs": 1, "wall_time": time.monotonic() - started}
         )

@@ -152,6 +152,19 @@ class SchedThrottled(_Payload):
     limit: str
 
 
+class SchedCooldown(_Payload):
+    """A retryable provider failure: the provider cools down, its concurrency shrinks."""
+
+    provider: str
+    reason: str
+    status: int | None
+    retry_after: float | None
+    delay: float
+    until: float
+    concurrency: int
+    run_failures: int
+
+
 class SpawnRequested(_Payload):
     parent_id: str
     role: str
@@ -250,6 +263,7 @@ EVENT_SCHEMAS: dict[str, type[_Payload]] = {
     "FR-EVT-SESS-SCHED-CANCELLED": SchedCancelled,
     "FR-EVT-SESS-SCHED-RETRIED": SchedRetried,
     "FR-EVT-SESS-SCHED-THROTTLED": SchedThrottled,
+    "FR-EVT-SESS-SCHED-COOLDOWN": SchedCooldown,
     "FR-EVT-SESS-SPAWN-REQUESTED": SpawnRequested,
     "FR-EVT-SESS-SPAWN-ACCEPTED": SpawnAccepted,
     "FR-EVT-SESS-SPAWN-REJECTED": SpawnRejected,

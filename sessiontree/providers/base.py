@@ -25,15 +25,45 @@ from __future__ import annotations
 
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from sessiontree._budget import Usage
 from sessiontree._cancellation import CancelToken
 from sessiontree._errors import SessionTreeError
+from sessiontree._reasons import Reason
 
 
 class ProviderError(SessionTreeError):
-    """A provider call failed (transport, refusal, malformed reply)."""
+    """A provider call failed (transport, refusal, malformed reply).
+
+    ``retryable`` (default True, as for any crash) says whether the same request may
+    succeed later (429, overloaded, 5xx, a dropped connection); ``retry_after`` is the
+    provider's own hint in seconds (``Retry-After``), if it gave one; ``status`` the
+    HTTP status, if any; ``reason`` a :class:`Reason` (``provider_auth``,
+    ``provider_rate_limited``, ...).
+
+    The scheduler owns what happens next (``supervision.provider_failures``): a
+    retryable error cools the provider down and re-queues the run without counting a
+    crash; any other fails the session with ``reason``.
+    """
+
+    reason = Reason.PROVIDER_SERVER_ERROR
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = True,
+        retry_after: float | None = None,
+        status: int | None = None,
+        reason: Reason | None = None,
+        provider: str | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason, status=status, provider=provider)
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.status = status
+        self.provider = provider
 
 
 class ToolSpec(BaseModel):
@@ -45,6 +75,11 @@ class ToolSpec(BaseModel):
     name: str
     description: str
     input_schema: dict[str, Any]
+    _rendered: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
+
+    def rendered_cache(self) -> dict[str, dict[str, Any]]:
+        """Per-provider renderings of this spec (see ``providers.tool_surface``)."""
+        return self._rendered
 
 
 class ToolCall(BaseModel):
@@ -73,6 +108,7 @@ class ModelMessage(BaseModel):
     tool_call_id: str | None = None
     name: str | None = None
     trust: Literal["trusted", "untrusted"] = "trusted"
+    is_error: bool = False  # a tool result that reports a failure
 
 
 class ModelRequest(BaseModel):
@@ -110,10 +146,18 @@ class Provider(Protocol):
     ``name`` is how sessions name it; ``local`` is True for a provider that keeps data
     on this machine (no consent needed). ``complete(request, cancel)`` runs on a session
     actor's thread, one call per model_run; it may block. It should watch ``cancel``
-    (``cancel.cancelled``, ``cancel.wait(t)``) and return or raise promptly once it is
-    set: the result is discarded then, only its usage is kept. Raising marks the run as
-    crashed: supervision restarts it from the latest checkpoint, unless the error has
-    ``retryable = False`` (then a ``transient`` session fails)."""
+    (``cancel.cancelled``, ``cancel.wait(t)``, ``cancel.add_callback``) and return or
+    raise promptly once it is set: the result is discarded then, but its ``usage`` is
+    charged, so return what was received. Raising :class:`ProviderError` hands the
+    failure to the scheduler's back-pressure (see ``supervision.provider_failures``);
+    raising anything else marks the run as crashed (supervision restarts it from the
+    latest checkpoint).
+
+    Optional, looked up with ``getattr``: ``close()`` (called when a runtime that
+    registered the provider closes; a closed provider may be used again) and
+    ``price(model) -> Price | None`` (``None``: this model's cost is unknown, so a
+    session with a cost budget on it is refused at creation).
+    """
 
     name: str
     local: bool

@@ -3,7 +3,8 @@
 Restart types, after OTP:
 - ``permanent``: restarted after every crash, bounded only by the restart intensity;
 - ``transient`` (default): restarted after a crash unless the exception says it is not
-  worth retrying (``retryable = False``, e.g. a provider refusing the request);
+  worth retrying (``retryable = False``). A ``ProviderError`` is not a crash: the
+  scheduler's back-pressure handles it (``supervision.provider_failures``);
 - ``temporary``: never restarted; the session fails with reason ``crashed``.
 
 A restart re-queues the interrupted model_run with ``attempt + 1`` after an exponential

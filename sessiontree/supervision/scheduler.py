@@ -37,11 +37,12 @@ from sessiontree._reasons import Reason
 from sessiontree._states import JobState, SessionState
 from sessiontree.actors.context import RuntimeContext
 from sessiontree.actors.ending import end_session
-from sessiontree.actors.messages import ActorCrashed, JobFinished, RunJob
+from sessiontree.actors.messages import ActorCrashed, JobFinished, ProviderUsed, RunJob
 from sessiontree.actors.session import SessionActor
 from sessiontree.actors.threads import simple_inbox
 from sessiontree.persistence.records import CommitSummary
-from sessiontree.supervision import restart, spawn
+from sessiontree.supervision import provider_failures, restart, spawn
+from sessiontree.supervision.backpressure import Backpressure, decide_admission
 from sessiontree.supervision.queue import FairQueue, QueuedJob
 
 log = logging.getLogger(__name__)
@@ -128,10 +129,11 @@ class SchedulerActor(pykka.ThreadingActor):
         self.closing = False
         self._timer: Any = None
         self._timer_due: float | None = None
-        self._throttled: set[str] = set()
+        self._throttled: dict[str, set[Reason]] = {}  # job id -> the limits recorded
         self._throttle_events: list[tuple[str, str, str]] = []
         self._throttle_since = 0.0
         self.idle = threading.Condition()
+        self.pressure = Backpressure(ctx.limits.provider_limit)  # per-provider back-pressure
 
     # -- message loop -----------------------------------------------------------------
     def on_receive(self, message: Any) -> Any:
@@ -182,6 +184,9 @@ class SchedulerActor(pykka.ThreadingActor):
         elif isinstance(message, ActorCrashed):
             self._release(message.session_id, message.job_id, message.attempt)
             self._crashed(message)
+        elif isinstance(message, ProviderUsed):
+            self.pressure.succeeded(message.provider, self.ctx.clock.now(), message.job_id,
+                                    message.tokens)
         elif isinstance(message, Spawn):
             return spawn.decide(self, message.request)
         elif isinstance(message, Cancel):
@@ -221,12 +226,19 @@ class SchedulerActor(pykka.ThreadingActor):
             return None
         del self.running[session_id]
         self.by_provider[run.provider] -= 1
+        self.pressure.released(run.provider, job_id)
         return run
 
     def _finished(self, message: JobFinished) -> None:
         self._release(message.session_id, message.job_id, message.attempt)
 
     def _crashed(self, message: ActorCrashed) -> None:
+        if provider_failures.is_provider_error(message):  # back-pressure's, not a crash
+            summary = provider_failures.apply_provider_error(
+                self.ctx.store, self.ctx.limits, self.pressure, self.ctx.clock.now(), message)
+            if summary is not None:
+                self._apply(summary)
+            return
         outcome = restart.apply_crash(self.ctx.store, self.ctx.limits.restart, message)
         if outcome is None:
             return
@@ -244,8 +256,12 @@ class SchedulerActor(pykka.ThreadingActor):
             # queued (not failed) for a runtime that registers it.
             self._note_throttle(job, Reason.PROVIDER_UNAVAILABLE)
             return False
-        if self.by_provider[job.provider] >= self.ctx.limits.provider_limit(job.provider):
-            self._note_throttle(job, Reason.PROVIDER_LIMIT)
+        verdict = decide_admission(  # cool-down, AIMD concurrency, rate limits
+            self.pressure.of(job.provider), self.ctx.clock.now(), self.by_provider[job.provider],
+            self.ctx.limits.rate_limits.get(job.provider), self.ctx.limits.reserve_tokens)
+        if verdict.reason is not None:
+            self._note_throttle(job, verdict.reason)
+            self._arm_timer(verdict.retry_at)
             return False
         return True
 
@@ -259,7 +275,7 @@ class SchedulerActor(pykka.ThreadingActor):
             job = self.queue.pop_next(self._eligible)
             if job is None:
                 break
-            self._throttled.discard(job.job_id)
+            self._throttled.pop(job.job_id, None)
             picked.append(self._claim(job))
         if len(self.running) >= self.ctx.limits.max_concurrent_runs:
             head = self.queue.first()
@@ -273,9 +289,10 @@ class SchedulerActor(pykka.ThreadingActor):
             self._arm_timer(self._throttle_since + THROTTLE_FLUSH_DELAY)
 
     def _note_throttle(self, job: QueuedJob, limit: Reason) -> None:
-        if job.job_id in self._throttled:
-            return
-        self._throttled.add(job.job_id)
+        noted = self._throttled.setdefault(job.job_id, set())
+        if limit in noted:
+            return  # recorded once per job and limit, until it is dispatched
+        noted.add(limit)
         if not self._throttle_events:
             self._throttle_since = self.ctx.clock.now()
         # Written with the next dispatch commit, or within THROTTLE_FLUSH_DELAY: one
@@ -334,7 +351,9 @@ class SchedulerActor(pykka.ThreadingActor):
         for run in picked:
             if run not in started:
                 self._release(run.session_id, run.job_id, run.attempt)
+        now = self.ctx.clock.now()
         for run in started:
+            self.pressure.dispatched(run.provider, now, run.job_id, self.ctx.limits.reserve_tokens)
             self.stats.dispatched += 1
             self.stats.max_by_provider[run.provider] = max(
                 self.stats.max_by_provider.get(run.provider, 0), self.by_provider[run.provider]

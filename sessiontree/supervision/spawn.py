@@ -16,6 +16,7 @@ from sessiontree._states import SessionState
 from sessiontree.actors.ending import end_session
 from sessiontree.persistence.records import SessionRecord
 from sessiontree.persistence.tx import Tx
+from sessiontree.providers.pricing import knows_cost
 from sessiontree.tools import scopes
 
 if TYPE_CHECKING:
@@ -56,6 +57,11 @@ def _check(
             f"asked for {req.budget.model_dump(exclude_none=True) if req.budget else 'all'}, "
             f"available {available.model_dump(exclude_none=True)}"
         )
+    model = req.model or parent.model
+    if carved.cost is not None and not knows_cost(sched.ctx.providers[provider], model):
+        return Reason.COST_UNKNOWN, (
+            f"the child has a cost budget, and model {model!r} of provider {provider!r} "
+            "has no price")
     return carved
 
 

@@ -11,7 +11,6 @@ it is handed to an operator (reason ``unknown_side_effect``).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -24,11 +23,10 @@ from sessiontree._cancellation import CancelToken
 from sessiontree._errors import InvalidInput, SessionTreeError, WorkspaceError
 from sessiontree._reasons import Reason
 from sessiontree.providers.base import ToolSpec
+from sessiontree.providers.tool_surface import check_name, check_schema
 from sessiontree.workspace.paths import Root
 
 log = logging.getLogger(__name__)
-
-_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$")
 
 
 class EffectClass(StrEnum):
@@ -97,18 +95,22 @@ class Tool:
     needs the capability unscoped."""
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
-            raise InvalidInput(f"bad tool name {self.name!r}")
+        """Checks what every provider accepts (``providers.tool_surface``): a name that
+        matches ``^[a-zA-Z0-9_-]{1,64}$`` and an input schema a provider would not
+        reject; raises :class:`~sessiontree.providers.tool_surface.ToolSchemaError`."""
+        check_name(self.name)
         if not (isinstance(self.args_model, type) and issubclass(self.args_model, BaseModel)):
             raise InvalidInput(f"tool {self.name}: args_model must be a pydantic model class")
         if not callable(self.fn):
             raise InvalidInput(f"tool {self.name}: fn must be callable")
         object.__setattr__(self, "effect", EffectClass(self.effect))
         # Built once: pydantic regenerates a JSON Schema on every call.
+        schema = self.args_model.model_json_schema()
+        check_schema(self.name, schema)
         object.__setattr__(self, "_spec", ToolSpec(
             name=self.name,
             description=self.description,
-            input_schema=self.args_model.model_json_schema(),
+            input_schema=schema,
         ))
 
     def spec(self) -> ToolSpec:
