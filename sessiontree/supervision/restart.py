@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING
 from sessiontree.persistence.records import JobRecord, SessionRecord
 from sessiontree.persistence.tx import Tx
 from sessiontree.reasons import Reason
+from sessiontree.safe_text import exception_message, exception_text, exception_type
+from sessiontree.safe_text import retryable as safe_retryable
 from sessiontree.states import TERMINAL_STATES, SessionState
 
 if TYPE_CHECKING:
@@ -78,7 +80,7 @@ def on_crash(sched: SchedulerActor, msg: ActorCrashed) -> None:
     ctx = sched.ctx
     policy = ctx.limits.restart
     err = msg.error
-    error_text = f"{type(err).__name__}: {err}"
+    error_text = exception_text(err)  # the exception's own __str__ may raise: never here
     restarted_siblings: list[str] = []
     with ctx.store.transaction() as tx:
         job = tx.job(msg.job_id)
@@ -86,9 +88,9 @@ def on_crash(sched: SchedulerActor, msg: ActorCrashed) -> None:
             return  # cancelled or superseded while it died: nothing to restart
         session = tx.session(msg.session_id)
         tx.event("FR-EVT-SESS-CRASHED", session.id, job.id,
-                 {"error_type": type(err).__name__, "error": str(err)[:2000],
+                 {"error_type": exception_type(err), "error": exception_message(err),
                   "attempt": job.attempt})
-        retryable = bool(getattr(err, "retryable", True))
+        retryable = safe_retryable(err)
         failed = escalate = False
         if session.restart == "temporary" or (session.restart == "transient" and not retryable):
             _fail(tx, session, job, Reason.CRASHED, error_text)
