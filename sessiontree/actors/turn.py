@@ -12,26 +12,38 @@ fewer. A side-effecting call's intent commits on its own, just before the call.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pykka
+
 from sessiontree.actors.context import RuntimeContext
 from sessiontree.actors.journal import write_tool_result
+from sessiontree.actors.reply_guard import storable_reply
 from sessiontree.actors.waiting import HELD, WAITING, hold_for_operator, wait_for_children
 from sessiontree.cancellation import CancelToken
+from sessiontree.errors import StoreError
 from sessiontree.ids import new_id
+from sessiontree.jsonsafe import jsonable
 from sessiontree.persistence.records import SessionRecord, ToolCallRecord
 from sessiontree.persistence.tx import JobFenced, Tx
 from sessiontree.providers.base import ModelMessage, ModelReply, ModelRequest, ProviderError, ToolCall
 from sessiontree.reasons import Reason
+from sessiontree.safe_text import exception_message, exception_text, exception_type, printable
 from sessiontree.states import SessionState
 from sessiontree.tools.builtin import WaitForChildren
 from sessiontree.tools.gate import GateDecision
 from sessiontree.tools.registry import EffectClass, ToolContext, ToolError
 
 __all__ = ["HELD", "WAITING", "ModelTurn", "PendingCall"]
+
+log = logging.getLogger(__name__)
+
+_RUNTIME_FAULTS = (StoreError, JobFenced, pykka.ActorDeadError, pykka.Timeout)
+"""Raised inside a tool by the runtime itself (e.g. the spawn tool's ask): crashes."""
 
 
 @dataclass
@@ -87,6 +99,7 @@ class ModelTurn:
         reply = provider.complete(request, self.token)
         if not isinstance(reply, ModelReply):
             raise ProviderError(f"provider {provider.name!r} returned {type(reply).__name__}")
+        reply = storable_reply(reply)  # a model's mistakes become error results, not crashes
         usage = reply.usage.model_copy(
             update={"model_runs": 1, "wall_time": time.monotonic() - started}
         )
@@ -128,7 +141,7 @@ class ModelTurn:
                     t = self.ctx.tools.get(c.name)
                     rec = tx.add_tool_call(
                         call_id=cid, session_id=self.sid, job_id=self.job_id,
-                        message_seq=message.seq, idx=i, tool=c.name, args=c.arguments,
+                        message_seq=message.seq, idx=i, tool=printable(c.name), args=c.arguments,
                         effect=t.effect.value if t else "unknown",
                     )
                     pending.append(PendingCall(rec, c.arguments))
@@ -226,7 +239,20 @@ class ModelTurn:
             value = tool.fn(context, decision.args)
         except ToolError as exc:
             ok = False
-            value = {"error": str(exc), "reason": str(exc.reason or Reason.TOOL_ERROR)}
+            value = {"error": exception_message(exc),
+                     "reason": printable(str(exc.reason or Reason.TOOL_ERROR))}
+        except _RUNTIME_FAULTS:
+            raise  # the runtime's own fault met inside the tool: a crash
+        except Exception as exc:  # an ordinary exception: a failed call (tools.registry)
+            if tool.on_error == "crash":
+                raise
+            log.info("tool %s failed in session %s: %s", rec.tool, self.sid,
+                     exception_text(exc), exc_info=exc)
+            ok = False
+            value = {"error": exception_text(exc), "error_type": exception_type(exc),
+                     "reason": Reason.TOOL_ERROR.value}
+        if not isinstance(value, WaitForChildren):
+            value = jsonable(value)  # NaN, objects, depth: the model gets valid JSON
         self.ctx.fault("tool.after", session_id=self.sid, tool=rec.tool, call_id=rec.id)
         if isinstance(value, WaitForChildren):
             return wait_for_children(self, rec, value.children, rest,

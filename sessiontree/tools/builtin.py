@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sessiontree.actors.messages import SessionSpawnRequest, SessionSpawnResponse
 from sessiontree.budget import Budget
@@ -37,6 +37,15 @@ class SpawnSessionArgs(BaseModel):
     provider: str | None = Field(
         default=None, description="registered provider for the child (default: ours)"
     )
+
+    @field_validator("role")
+    @classmethod
+    def _role_is_storable(cls, role: str) -> str:
+        try:
+            role.encode("utf-8")  # it is stored in a column
+        except UnicodeEncodeError:
+            raise ValueError("role holds a lone surrogate; give it as valid Unicode text") from None
+        return role
 
 
 class WaitForChildrenArgs(BaseModel):
