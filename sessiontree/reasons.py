@@ -49,3 +49,6 @@ class Reason(StrEnum):
     RECOVERY_ERROR = "recovery_error"
     RUNTIME_CLOSED = "runtime_closed"
     TIMEOUT = "timeout"
+    SCHEDULER_DIED = "scheduler_died"
+    STORE_LOST = "store_lost"
+    STORE_REPLACED = "store_replaced"

@@ -24,12 +24,21 @@ from sessiontree.actors.context import FaultHook, RuntimeContext
 from sessiontree.actors.messages import SessionSpawnRequest, SessionSpawnResponse
 from sessiontree.budget import Budget
 from sessiontree.clock import Clock, SystemClock
-from sessiontree.errors import InvalidInput, RuntimeClosed, WaitTimeout
+from sessiontree.errors import InvalidInput, RuntimeClosed, SchedulerDied, StoreLost, WaitTimeout
 from sessiontree.persistence import lease
 from sessiontree.persistence.engine import open_store
+from sessiontree.persistence.heartbeat import Heartbeat
 from sessiontree.persistence.records import CommitSummary, EventRecord, MessageRecord
 from sessiontree.persistence.store import Store
 from sessiontree.providers.base import Provider
+from sessiontree.runtime_checks import (
+    check_capabilities,
+    check_event_filters,
+    check_fundable,
+    check_meta,
+    check_row_text,
+    check_timeout,
+)
 from sessiontree.states import SessionState
 from sessiontree.supervision import scheduler as sch
 from sessiontree.supervision.limits import Limits
@@ -59,6 +68,10 @@ class _SpawnPort:
         return response
 
 
+_DIED = ("the runtime's scheduler is no longer running (stopped from outside sessiontree); "
+         "close this runtime and open the store again: recovery resumes what was in flight")
+
+
 class Runtime:
     """A running sessiontree: one store, one SchedulerActor, its session actors."""
 
@@ -71,8 +84,8 @@ class Runtime:
         self._close_lock = threading.Lock()
         self._changed = threading.Condition()
         self._generation = 0  # bumped on every committed state change
-        self._stop_heartbeat = threading.Event()
-        self._heartbeat: threading.Thread | None = None
+        self._heartbeat: Heartbeat | None = None
+        self._failure: StoreLost | None = None  # set once the store file is lost
         self.recovery = RecoveryReport()
 
     # -- opening and closing ----------------------------------------------------------
@@ -89,6 +102,7 @@ class Runtime:
         durable: bool = False,
         lease_ttl: float = LEASE_TTL,
         fault_hook: FaultHook | None = None,
+        heartbeat_clock: Clock | None = None,
     ) -> Runtime:
         """Open (or create) a store and start the scheduler.
 
@@ -96,13 +110,19 @@ class Runtime:
         tools. Raises :class:`StoreInUse` if another live process holds the store,
         :class:`SchemaVersionError`/:class:`CorruptStore`/:class:`StoreError` for a
         store that cannot be used, :class:`InvalidInput` for bad arguments.
+
+        The lease heartbeat (every ``lease_ttl / 3`` seconds) also checks that the store
+        file is still the one opened (``persistence.heartbeat``); it is paced by
+        ``heartbeat_clock`` (default: the system clock, whatever ``clock`` is), so a test
+        can pass a ``ManualClock`` and beat by advancing it.
         """
         if limits is not None and not isinstance(limits, Limits):
             raise InvalidInput("limits must be a sessiontree.Limits")
-        if lease_ttl <= 0:
-            raise InvalidInput("lease_ttl must be > 0")
+        check_timeout("lease_ttl", lease_ttl, allow_zero=False)
         clock = clock or SystemClock()
         st = open_store(store, clock=clock, durable=durable)
+        if st.wal_problem is not None:
+            log.error("store %s: %s (run `sessiontree verify`)", st.path, st.wal_problem)
         owner_id = uuid.uuid4().hex
         try:
             lease.acquire(st, owner_id, lease_ttl)
@@ -116,6 +136,8 @@ class Runtime:
             gate=ToolGate(registry), fault_hook=fault_hook,
         )
         rt = cls(st, ctx, owner_id, lease_ttl)
+        rt._heartbeat = Heartbeat(st, owner_id, lease_ttl / 3, heartbeat_clock or SystemClock(),
+                                  rt._store_lost)
         try:
             for p in providers:
                 rt.register_provider(p)
@@ -133,21 +155,25 @@ class Runtime:
     def _start(self) -> None:
         ctx = self._ctx
         ctx.spawn_port = _SpawnPort(ctx)
+        ctx.on_scheduler_stopped = self._wake_waiters
         ctx.scheduler = SchedulerActor.start(ctx)
         self.store.add_listener(self._on_commit)
         ctx.scheduler.ask(sch.Load(), timeout=ASK_TIMEOUT)
-        self._heartbeat = threading.Thread(
-            target=self._beat, name="sessiontree-lease", daemon=True
-        )
-        self._heartbeat.start()
+        if self._heartbeat is not None:
+            self._heartbeat.start()
 
-    def _beat(self) -> None:
-        while not self._stop_heartbeat.wait(self._lease_ttl / 3):
-            try:
-                if not lease.heartbeat(self.store, self._owner_id):
-                    log.error("store lease lost: another process took over %s", self.store.path)
-            except Exception:
-                log.exception("lease heartbeat failed")
+    def _store_lost(self, error: StoreLost) -> None:
+        """The heartbeat found the store file gone or replaced: stop all work (nothing
+        more can be kept) and fail every later call with ``error``."""
+        self._failure = error
+        with contextlib.suppress(pykka.ActorDeadError):
+            self._ctx.scheduler.tell(sch.Shutdown(0.0))  # stop dispatching, cancel runs
+        self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
+        with self._changed:
+            self._generation += 1
+            self._changed.notify_all()
 
     def _on_commit(self, summary: CommitSummary) -> None:
         if summary.jobs or summary.cancelled_jobs:
@@ -188,14 +214,11 @@ class Runtime:
                 log.warning("scheduler did not stop cleanly")
         self._ctx.actor_threads.close(timeout)
         self.store.remove_listener(self._on_commit)
-        self._stop_heartbeat.set()
         if self._heartbeat is not None:
-            self._heartbeat.join(timeout)
+            self._heartbeat.stop()
         lease.release(self.store, self._owner_id)
         self.store.close()
-        with self._changed:
-            self._generation += 1
-            self._changed.notify_all()
+        self._wake_waiters()
 
     def __enter__(self) -> Runtime:
         return self
@@ -206,8 +229,23 @@ class Runtime:
         self.close()
 
     def _check_open(self) -> None:
+        """Raise if this runtime can no longer serve a call: :class:`RuntimeClosed`,
+        :class:`StoreLost` (or :class:`StoreReplaced`), :class:`SchedulerDied`."""
         if self._closed:
             raise RuntimeClosed("runtime is closed")
+        if self._failure is not None:
+            failure = self._failure
+            raise type(failure)(str(failure), **failure.facts)
+        ref = self._ctx.scheduler
+        if ref is not None and not ref.is_alive():
+            raise SchedulerDied(_DIED)
+
+    def _ask(self, message: object) -> Any:
+        try:
+            return self._ctx.scheduler.ask(message, timeout=ASK_TIMEOUT)
+        except pykka.ActorDeadError:
+            self._check_open()
+            raise SchedulerDied(_DIED) from None
 
     # -- registration -----------------------------------------------------------------
     def register_provider(self, provider: Provider) -> None:
@@ -225,6 +263,7 @@ class Runtime:
 
     @property
     def limits(self) -> Limits:
+        self._check_open()
         return self._ctx.limits
 
     # -- sessions ---------------------------------------------------------------------
@@ -247,13 +286,18 @@ class Runtime:
     ) -> str:
         """Create a root session (and queue its first model_run unless ``start=False``).
 
-        Returns the session id. Raises :class:`InvalidInput` for bad arguments.
+        Returns the session id. Raises :class:`InvalidInput` for bad arguments: among
+        them ``capabilities`` given as one ``str`` (not an iterable of them), ``meta``
+        that is not a JSON object, and a budget that cannot fund a single model run
+        (fewer tokens than ``Limits.reserve_tokens``, for instance).
         """
         self._check_open()
         if not isinstance(task, str):
             raise InvalidInput("task must be a str")
         if not isinstance(role, str) or not role.strip():
             raise InvalidInput("role must be a non-empty str")
+        check_row_text("role", role)
+        check_row_text("model", model)
         provider = provider or self._default_provider()
         if provider not in self._ctx.providers:
             raise InvalidInput(f"provider {provider!r} is not registered", provider=provider)
@@ -264,10 +308,11 @@ class Runtime:
             )
         except ValidationError as exc:
             raise InvalidInput(f"invalid budget: {exc}") from exc
-        caps = tuple(capabilities)
-        if not all(isinstance(c, str) and c for c in caps):
-            raise InvalidInput("capabilities must be non-empty strings")
-        if max_children is not None and (not isinstance(max_children, int) or max_children < 0):
+        check_fundable(budget_v, self._ctx.limits)
+        caps = check_capabilities(capabilities)
+        meta = check_meta(meta)
+        if max_children is not None and (
+                type(max_children) is not int or max_children < 0):
             raise InvalidInput("max_children must be an int >= 0")
         if restart not in (None, "permanent", "transient", "temporary"):
             raise InvalidInput(f"unknown restart type {restart!r}")
@@ -278,7 +323,7 @@ class Runtime:
             path = Path(workspace)
             if not path.is_dir():
                 raise InvalidInput(f"workspace {path} is not a directory")
-            ws = str(path.resolve())
+            ws = check_row_text("workspace", str(path.resolve()))
         with self.store.transaction() as tx:
             session, _ = tx.create_session(
                 role=role, provider=provider, model=model, budget=budget_v,
@@ -305,8 +350,9 @@ class Runtime:
         """Cancel a session and its subtree. A queued run is dropped at once; a running
         one is cancelled cooperatively (its late result is discarded). Idempotent."""
         self._check_open()
+        check_row_text("reason", reason)
         self.store.session(session_id)  # UnknownSession for a bad id
-        self._ctx.scheduler.ask(sch.Cancel(session_id, reason), timeout=ASK_TIMEOUT)
+        self._ask(sch.Cancel(session_id, reason))
 
     def resolve(self, call_id: str, outcome: str, result: Any = None) -> None:
         """Operator decision on a side-effecting call cut off between intent and result."""
@@ -316,7 +362,11 @@ class Runtime:
         resolve_call(self.store, call_id, outcome, result)
 
     def wait(self, session_id: str, timeout: float | None = None) -> SessionInfo:
-        """Block until the session is terminal; return it. Raises :class:`WaitTimeout`."""
+        """Block until the session is terminal; return it. Raises :class:`WaitTimeout`
+        (``timeout`` seconds, a number >= 0, or None for no limit), and the runtime's
+        own failures (:class:`SchedulerDied`, :class:`StoreLost`) as soon as they occur."""
+        self._check_open()
+        check_timeout("timeout", timeout)
         self.store.session(session_id)
         return self._wait_for(lambda: self._terminal(session_id), session_id, timeout)
 
@@ -342,6 +392,7 @@ class Runtime:
                 while self._generation == seen:
                     if self._closed:
                         raise RuntimeClosed("runtime closed while waiting")
+                    self._check_open()
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
                         raise WaitTimeout(f"{what} did not finish within {timeout}s")
@@ -349,6 +400,8 @@ class Runtime:
 
     def wait_state(self, session_id: str, state: str, timeout: float | None = None) -> SessionInfo:
         """Block until the session is in ``state`` (or terminal)."""
+        self._check_open()
+        check_timeout("timeout", timeout)
 
         def check() -> SessionInfo | None:
             s = self.session(session_id)
@@ -358,23 +411,30 @@ class Runtime:
 
     # -- reading ----------------------------------------------------------------------
     def session(self, session_id: str) -> SessionInfo:
+        self._check_open()
         return info(self.store, self.store.session(session_id))
 
     def tree(self, root_id: str | None = None) -> list[SessionNode]:
         """The session forest (or one root's tree), children in spawn order."""
+        self._check_open()
         if root_id is not None:
             root = self.store.session(root_id)
             return build_forest(self.store, self.store.sessions(root_id=root.root_id))
         return build_forest(self.store, self.store.sessions())
 
     def messages(self, session_id: str) -> list[MessageRecord]:
+        self._check_open()
         self.store.session(session_id)
         return self.store.messages(session_id)
 
     def events(self, **filters: Any) -> list[EventRecord]:
-        return self.store.events(**filters)
+        """Flight Recorder events, oldest first. Filters: ``session_id``, ``root_id``,
+        ``type_prefix``, ``after`` (an event row id), ``limit``; any other keyword is
+        :class:`InvalidInput`."""
+        self._check_open()
+        return self.store.events(**check_event_filters(filters))
 
     def stats(self) -> SchedulerStats:
         self._check_open()
-        stats: SchedulerStats = self._ctx.scheduler.ask(sch.Stats(), timeout=ASK_TIMEOUT)
+        stats: SchedulerStats = self._ask(sch.Stats())
         return stats

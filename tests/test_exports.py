@@ -11,10 +11,11 @@ EXPECTED = sorted([
     "Budget", "CancelToken", "Cancelled", "CapabilityDenied", "CorruptStore", "EffectClass",
     "IllegalTransition", "InvalidInput", "LimitExceeded", "Limits", "ModelMessage", "ModelReply",
     "ModelRequest", "Provider", "ProviderError", "Reason", "RecoveryError", "RecoveryReport",
-    "RestartPolicy", "Runtime", "RuntimeClosed", "SchemaVersionError", "ScriptTurn",
+    "RestartPolicy", "Runtime", "RuntimeClosed", "SchedulerDied", "SchemaVersionError", "ScriptTurn",
     "ScriptedProvider", "SessionAnnounceBack", "SessionInfo", "SessionNode", "SessionSpawnRequest",
     "SessionSpawnResponse", "SessionState", "SessionTreeError", "SpawnRejected", "StoreError",
-    "StoreInUse", "Tool", "ToolCall", "ToolContext", "ToolError", "ToolSpec", "Usage",
+    "StoreInUse", "StoreLost", "StoreReplaced", "Tool", "ToolCall", "ToolContext", "ToolError",
+    "ToolSpec", "Usage",
     "UnknownSession", "VerifyReport", "WaitTimeout", "WorkspaceConflict", "call", "reply", "tool",
     "verify_store",
 ])
@@ -27,7 +28,7 @@ def test_public_names_are_pinned() -> None:
 def test_every_error_shares_one_root() -> None:
     errors = [getattr(sessiontree, n) for n in EXPECTED if n.endswith(("Error", "Exceeded",
               "Rejected", "Denied", "Conflict", "Transition", "Input", "Session", "Closed",
-              "Timeout", "InUse", "Store"))]
+              "Timeout", "InUse", "Store", "Died", "Lost", "Replaced"))]
     assert errors and all(issubclass(e, sessiontree.SessionTreeError) for e in errors)
 
 

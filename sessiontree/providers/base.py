@@ -73,7 +73,10 @@ class ModelReply(BaseModel):
 class Provider(Protocol):
     """Turns a neutral request into a reply. ``complete`` runs on a session actor's
     thread; it should return promptly once ``cancel`` is set (its result is then
-    discarded anyway). Raising marks the run as crashed (supervision restarts it)."""
+    discarded anyway). Raising marks the run as crashed (supervision restarts it) --
+    any exception, ``BaseException`` included (``SystemExit``, ``KeyboardInterrupt``,
+    ...): it is that session's crash, never the runtime's. Raise ``Cancelled`` only
+    once ``cancel`` is set; raised otherwise it is a crash too."""
 
     name: str
     local: bool

@@ -15,7 +15,9 @@ what is available, so a tree never spends more than its root budget plus the exc
 of its runs in flight over their reservations.
 
 The scheduler never dies of bad input: every message handler catches and logs, and a
-store error while handling a message is retried after a back-off.
+store error while handling a message is retried after a back-off. No ``BaseException``
+reaches pykka either (its loop would stop every actor in the process). Stopped anyway
+(from outside), it tells the runtime, whose calls then raise ``SchedulerDied``.
 """
 
 from __future__ import annotations
@@ -34,9 +36,10 @@ from sessiontree.actors.messages import SessionSpawnRequest
 from sessiontree.actors.threads import simple_inbox
 from sessiontree.budget import Usage
 from sessiontree.cancellation import CancelToken
-from sessiontree.errors import StoreError
+from sessiontree.errors import SessionTreeError, StoreError
 from sessiontree.persistence.records import CommitSummary
 from sessiontree.reasons import Reason
+from sessiontree.safe_text import exception_text
 from sessiontree.states import SessionState
 from sessiontree.supervision import restart, spawn
 from sessiontree.supervision.queue import FairQueue, QueuedJob
@@ -150,9 +153,11 @@ class SchedulerActor(pykka.ThreadingActor):
             log.warning("store error handling %s; retrying: %s", type(message).__name__, exc)
             self._retry_later(message)
             return None
-        except Exception:
+        except BaseException as exc:  # not only Exception: pykka would stop every actor
             if isinstance(message, Spawn | Cancel | Load | Stats | Shutdown):
-                raise
+                if isinstance(exc, Exception):
+                    raise
+                raise SessionTreeError(f"scheduler: {exception_text(exc)}") from exc
             log.exception("scheduler: unexpected error handling %s", type(message).__name__)
             return None
         finally:
@@ -162,6 +167,13 @@ class SchedulerActor(pykka.ThreadingActor):
                 self._pump_guarded()
             with self.idle:
                 self.idle.notify_all()
+
+    def on_stop(self) -> None:  # however it stops (even from outside): the runtime must know
+        if self.ctx.on_scheduler_stopped is not None:
+            self.ctx.on_scheduler_stopped()
+
+    def on_failure(self, *_exc_info: Any) -> None:
+        self.on_stop()
 
     def _retry_later(self, message: Any) -> None:
         me = self.actor_ref
