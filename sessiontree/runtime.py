@@ -35,6 +35,7 @@ from sessiontree.runtime_checks import (
     check_capabilities,
     check_event_filters,
     check_fundable,
+    check_id,
     check_meta,
     check_row_text,
     check_timeout,
@@ -297,7 +298,7 @@ class Runtime:
         if not isinstance(role, str) or not role.strip():
             raise InvalidInput("role must be a non-empty str")
         check_row_text("role", role)
-        check_row_text("model", model)
+        check_id("model", model)
         provider = provider or self._default_provider()
         if provider not in self._ctx.providers:
             raise InvalidInput(f"provider {provider!r} is not registered", provider=provider)
@@ -342,6 +343,7 @@ class Runtime:
     def enqueue(self, session_id: str) -> str:
         """Queue the first model_run of a session created with ``start=False``."""
         self._check_open()
+        check_id("session_id", session_id)
         with self.store.transaction() as tx:
             tx.set_state(session_id, SessionState.QUEUED, "enqueued")
             return tx.enqueue(session_id).id
@@ -350,13 +352,15 @@ class Runtime:
         """Cancel a session and its subtree. A queued run is dropped at once; a running
         one is cancelled cooperatively (its late result is discarded). Idempotent."""
         self._check_open()
-        check_row_text("reason", reason)
+        check_id("session_id", session_id)
+        check_id("reason", reason)
         self.store.session(session_id)  # UnknownSession for a bad id
         self._ask(sch.Cancel(session_id, reason))
 
     def resolve(self, call_id: str, outcome: str, result: Any = None) -> None:
         """Operator decision on a side-effecting call cut off between intent and result."""
         self._check_open()
+        check_id("call_id", call_id)
         from sessiontree.supervision.operator import resolve_call
 
         resolve_call(self.store, call_id, outcome, result)
@@ -367,7 +371,7 @@ class Runtime:
         own failures (:class:`SchedulerDied`, :class:`StoreLost`) as soon as they occur."""
         self._check_open()
         check_timeout("timeout", timeout)
-        self.store.session(session_id)
+        self.store.session(check_id("session_id", session_id))
         return self._wait_for(lambda: self._terminal(session_id), session_id, timeout)
 
     def _terminal(self, session_id: str) -> SessionInfo | None:
@@ -402,6 +406,7 @@ class Runtime:
         """Block until the session is in ``state`` (or terminal)."""
         self._check_open()
         check_timeout("timeout", timeout)
+        self.store.session(check_id("session_id", session_id))
 
         def check() -> SessionInfo | None:
             s = self.session(session_id)
@@ -412,19 +417,19 @@ class Runtime:
     # -- reading ----------------------------------------------------------------------
     def session(self, session_id: str) -> SessionInfo:
         self._check_open()
-        return info(self.store, self.store.session(session_id))
+        return info(self.store, self.store.session(check_id("session_id", session_id)))
 
     def tree(self, root_id: str | None = None) -> list[SessionNode]:
         """The session forest (or one root's tree), children in spawn order."""
         self._check_open()
         if root_id is not None:
-            root = self.store.session(root_id)
+            root = self.store.session(check_id("root_id", root_id))
             return build_forest(self.store, self.store.sessions(root_id=root.root_id))
         return build_forest(self.store, self.store.sessions())
 
     def messages(self, session_id: str) -> list[MessageRecord]:
         self._check_open()
-        self.store.session(session_id)
+        self.store.session(check_id("session_id", session_id))
         return self.store.messages(session_id)
 
     def events(self, **filters: Any) -> list[EventRecord]:

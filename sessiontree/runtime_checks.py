@@ -37,6 +37,13 @@ def check_row_text(name: str, value: str) -> str:
     return value
 
 
+def check_id(name: str, value: Any) -> str:
+    """An id given by the host: a ``str`` that could be stored (else no row has it)."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a str, not {type(value).__name__}")
+    return check_row_text(name, value)
+
+
 def check_capabilities(capabilities: Iterable[str]) -> tuple[str, ...]:
     if isinstance(capabilities, str | bytes):
         raise InvalidInput(
@@ -95,8 +102,8 @@ def check_event_filters(filters: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput(
             f"unknown event filter(s) {', '.join(unknown)}; use {', '.join(sorted(EVENT_FILTERS))}")
     for key in ("session_id", "root_id", "type_prefix"):
-        if filters.get(key) is not None and not isinstance(filters[key], str):
-            raise InvalidInput(f"{key} must be a str")
+        if filters.get(key) is not None:
+            check_id(key, filters[key])
     for key in ("after", "limit"):
         value = filters.get(key)
         if value is not None and (type(value) is not int or value < 0):

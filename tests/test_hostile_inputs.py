@@ -458,6 +458,21 @@ def test_events_with_an_unknown_or_malformed_filter_raise_invalid_input(
         rt.events(**filters)
 
 
+@pytest.mark.parametrize("call", [
+    lambda rt: rt.session("ses_\ud800"),
+    lambda rt: rt.wait(b"ses_x", timeout=1),
+    lambda rt: rt.cancel("ses_x", reason="\udc80"),
+    lambda rt: rt.messages(42),
+    lambda rt: rt.events(session_id="ses_\ud800"),
+    lambda rt: rt.resolve("tc_\ud800", "done"),
+], ids=["session", "wait", "cancel", "messages", "events", "resolve"])
+def test_an_id_that_cannot_be_one_raises_invalid_input(db_path: Path, call: Any) -> None:
+    with open_rt(db_path, lambda t: "x") as rt:
+        with pytest.raises(st.InvalidInput):
+            call(rt)
+        assert rt.wait(rt.create_session("still alive"), timeout=WAIT).state == "completed"
+
+
 def test_verify_store_accepts_a_path_and_refuses_anything_else(db_path: Path) -> None:
     with open_rt(db_path, lambda t: "fine") as rt:
         rt.wait(rt.create_session("t"), timeout=WAIT)
