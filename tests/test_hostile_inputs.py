@@ -461,7 +461,7 @@ def test_events_with_an_unknown_or_malformed_filter_raise_invalid_input(
 @pytest.mark.parametrize("call", [
     lambda rt: rt.session("ses_\ud800"),
     lambda rt: rt.wait(b"ses_x", timeout=1),
-    lambda rt: rt.cancel("ses_x", reason="\udc80"),
+    lambda rt: rt.cancel(rt.create_session("t", start=False), reason="\udc80"),
     lambda rt: rt.messages(42),
     lambda rt: rt.events(session_id="ses_\ud800"),
     lambda rt: rt.resolve("tc_\ud800", "done"),
