@@ -12,6 +12,8 @@ import shutil
 import struct
 import subprocess
 import sys
+import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -78,11 +80,23 @@ def test_a_store_file_replaced_under_a_live_host_is_detected_and_the_event_kept_
 def test_a_wait_in_progress_ends_with_store_lost_when_the_file_goes(db_path: Path) -> None:
     beat = ManualClock()
     with open_rt(db_path, beat) as rt:
-        sid = rt.create_session("t", start=False)
+        sid = rt.create_session("t", start=False)  # never ends on its own
+        ended: Future[None] = Future()
+
+        def waiter() -> None:
+            try:
+                rt.wait(sid)  # no timeout: only the lost store can end it
+                ended.set_result(None)
+            except BaseException as exc:
+                ended.set_exception(exc)
+
+        thread = threading.Thread(target=waiter)
+        thread.start()
         os.remove(db_path)
         beat.advance(TTL / 3)
         with pytest.raises(st.StoreLost):
-            rt.wait(sid)
+            ended.result(timeout=WAIT)
+        thread.join(WAIT)
 
 
 # -- a WAL that cannot be replayed ----------------------------------------------------------
