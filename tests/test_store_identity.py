@@ -99,6 +99,34 @@ def test_a_wait_in_progress_ends_with_store_lost_when_the_file_goes(db_path: Pat
         thread.join(WAIT)
 
 
+def test_a_run_in_flight_when_the_store_goes_is_stopped_not_retried(
+    db_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    beat, calling, release = ManualClock(), threading.Event(), threading.Event()
+
+    def stubborn(turn: st.ScriptTurn) -> str:  # ignores cancellation: returns when told
+        calling.set()
+        release.wait(WAIT)
+        return "too late"
+
+    rt = st.Runtime.open(db_path, providers=[st.ScriptedProvider(stubborn)],
+                         heartbeat_clock=beat, lease_ttl=TTL)
+    try:
+        rt.create_session("t")
+        assert calling.wait(WAIT)
+        os.remove(db_path)
+        beat.advance(TTL / 3)
+        with caplog.at_level(logging.WARNING, logger="sessiontree"):
+            release.set()  # its reply cannot be stored anywhere now: the session crashes
+            assert rt._ctx.actor_threads.wait_idle(WAIT)  # its crash is told before this
+            rt.close()  # the scheduler handles the crash before close's shutdown
+    finally:
+        rt.close()
+    warnings = [r.getMessage() for r in caplog.records]
+    assert any("ActorCrashed while closing" in w for w in warnings), warnings
+    assert not any("retrying" in w for w in warnings), warnings
+
+
 # -- a WAL that cannot be replayed ----------------------------------------------------------
 def _frames(wal: Path) -> tuple[int, list[int]]:
     """Page size and the indexes of the commit frames of the WAL's current generation."""

@@ -5,9 +5,9 @@ Every ``interval`` seconds (a third of the lease TTL) the heartbeat first compar
 file at the store's path with the one opened (``persistence.identity``), then refreshes
 the lease. When the file is gone or replaced it stops for good: it logs an ERROR, writes
 ``FR-EVT-SESS-STORE-LOST`` (payload: ``path``, ``problem`` -- ``gone`` or ``replaced``
---, ``expected`` and ``found`` file identities) into the store it has open, checkpoints
-that store's WAL into its own file (see ``identity.keep_what_is_ours`` for where the
-event therefore ends up), and calls ``on_lost`` with the :class:`StoreLost` error.
+--, ``expected`` and ``found`` file identities) into the store it has open, seals that
+store (its WAL folded into its own file, then closed: see ``identity.seal`` for where
+the event therefore ends up), and calls ``on_lost`` with the :class:`StoreLost` error.
 
 Beats are paced by a :class:`~sessiontree.clock.Clock` (``call_later``): the system clock
 in production (each beat on a short-lived timer thread), a ``ManualClock`` in tests,
@@ -93,4 +93,4 @@ class Heartbeat:
                 })
         except Exception:
             log.exception("could not record the lost store in it")
-        identity.keep_what_is_ours(self.store)
+        identity.seal(self.store)

@@ -6,10 +6,12 @@ on, and lose everything at close (or, worse, a later open would pair the new fil
 the old ``-wal``). So the runtime records the file's identity (``st_dev``, ``st_ino``)
 at open, and every heartbeat compares it with the file now at the path.
 
-When the file is gone or replaced, :func:`keep_what_is_ours` checkpoints the WAL into
-the file the connection holds (truncating the ``-wal``): a store that was *moved* keeps
-everything committed, including the ``FR-EVT-SESS-STORE-LOST`` event written just
-before; a deleted one takes it with it, and only the ERROR log line remains.
+When the file is gone or replaced, :func:`seal` checkpoints the WAL into the file the
+connection holds (truncating the ``-wal``) and closes the store: a store that was
+*moved* keeps everything committed, including the ``FR-EVT-SESS-STORE-LOST`` event
+written just before; a deleted one takes it with it, and only the ERROR log line
+remains. Nothing is written after that: the ``-wal`` is found by path, so a file put
+at the store's path would inherit whatever a later write left in it.
 """
 
 from __future__ import annotations
@@ -69,8 +71,9 @@ def check(path: str, expected: FileIdentity | None) -> StoreLost | None:
     )
 
 
-def keep_what_is_ours(store: Store) -> None:
-    """Checkpoint the WAL into the file the connection holds and truncate the ``-wal``
-    (see the module docstring). Best effort: never raises."""
+def seal(store: Store) -> None:
+    """Checkpoint the WAL into the file the connection holds, truncate the ``-wal``, and
+    close the store (see the module docstring). Best effort: never raises."""
     with contextlib.suppress(Exception), store._lock:
         store.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[no-untyped-call]
+    store.close()

@@ -150,6 +150,9 @@ class SchedulerActor(pykka.ThreadingActor):
         except StoreError as exc:
             if isinstance(message, Spawn | Cancel | Load | Stats | Shutdown):
                 raise  # an ask: the caller gets the error
+            if self.closing:  # not retried: the next open's recovery picks it up
+                log.warning("store error handling %s while closing: %s", type(message).__name__, exc)
+                return None
             log.warning("store error handling %s; retrying: %s", type(message).__name__, exc)
             self._retry_later(message)
             return None
