@@ -127,17 +127,18 @@ class WaitTimeout(SessionTreeError, TimeoutError):
 class SchedulerDied(SessionTreeError):
     """The runtime's SchedulerActor is no longer running (something outside sessiontree
     stopped it, e.g. another library's pykka actor dying of a ``BaseException``, which
-    makes pykka stop every actor in the process). Every later call on that runtime
-    raises this; ``close()`` it and ``Runtime.open`` the same store: recovery resumes
-    whatever was in flight."""
+    makes pykka stop every actor in the process). Every later call on that runtime but
+    ``close()`` raises this; close it and ``Runtime.open`` the same store: recovery
+    resumes whatever was in flight."""
 
     reason = Reason.SCHEDULER_DIED
 
 
 class StoreLost(StoreError):
     """The store file this runtime opened is no longer at its path (deleted, or moved
-    away). Found by the lease heartbeat; every later call on that runtime raises this.
-    Facts: ``path``; ``expected`` and ``found`` file identities (``st_dev:st_ino``)."""
+    away). Found by the lease heartbeat; every later call on that runtime but
+    ``close()`` raises this. Facts: ``path``; ``expected`` and ``found`` file
+    identities (``st_dev:st_ino``)."""
 
     reason = Reason.STORE_LOST
 
