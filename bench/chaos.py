@@ -3,10 +3,18 @@ resume it, and count what was lost or duplicated.
 
     python bench/chaos.py --trials 200 [--children 20] [--kills 1] [--seed 1]
 
-A trial: a fresh store and workspace; the child runs ``examples/research_tree.py``; the
-harness kills it once the store holds a seeded random number of committed events
-(``--kills`` times), then lets a last run finish the tree. Before each kill it snapshots
-every committed message (session, seq, chain hash) through its own connection.
+A trial: a fresh store and workspace; a child process runs the research tree
+(``examples/research_tree.py``) and SIGKILLs itself at the first named fault point
+(provider or tool call, before or after, or a run's start; see ``sessiontree.testing``)
+reached once the store holds a seeded random number of committed events (``--kills``
+times); then a last run finishes the tree. After each kill the harness snapshots every
+committed message (session, seq, chain hash) through its own connection.
+
+The kill point is decided inside the child, from the store's content: never by a
+harness polling from outside, which under load could see the target late -- after the
+tree had finished -- and kill a process that was only closing, so that the next run
+started a second tree (the flake of issue 15). A run is never started on a tree that
+has already ended.
 
 Lost = a snapshotted message missing or changed afterwards, a child not announced, a
 finished ``append_note`` call without its line in ``notes.log``, a session not
@@ -25,14 +33,12 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "research_tree.py"  # runs sessiontree/console/demo.py
 EVENTS_PER_CHILD = 44  # a full 20-child run commits ~900 events; kill inside that span
 
 
@@ -58,27 +64,48 @@ def _messages(db: Path) -> dict[tuple[str, int], str]:
     return {(s, q): h for s, q, h in rows}
 
 
-def _start(db: Path, workspace: Path, children: int, latency: float) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, str(EXAMPLE), "--db", str(db), "--workspace", str(workspace),
-         "--children", str(children), "--latency", str(latency), "--no-live"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-
-
-def _kill_at(proc: subprocess.Popen[bytes], db: Path, target: int, timeout: float) -> bool:
-    """Wait until the store holds ``target`` events, then SIGKILL. False if it ended first."""
-    tick = threading.Event()
-    deadline = time.monotonic() + timeout
-    while proc.poll() is None and time.monotonic() < deadline:
-        if _event_count(db) >= target:
-            break
-        tick.wait(0.002)  # bounded poll of another process's store, not a synchronisation sleep
-    if proc.poll() is not None:
+def _tree_ended(db: Path) -> bool:
+    """True once the store holds a root and every root has ended."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as con:
+            states = [r[0] for r in con.execute("SELECT state FROM session WHERE parent_id IS NULL")]
+    except sqlite3.Error:
         return False
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-    return True
+    return bool(states) and all(s in ("completed", "failed", "cancelled") for s in states)
+
+
+def _run(
+    db: Path, workspace: Path, children: int, latency: float, kill_at: int | None, timeout: float,
+) -> tuple[int | None, str]:
+    """Run the tree in a child process until it ends, or kills itself at ``kill_at`` events.
+    Returns its exit status (None if it had to be stopped after ``timeout``) and stderr."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--db", str(db),
+           "--workspace", str(workspace), "--children", str(children), "--latency", str(latency)]
+    if kill_at is not None:
+        cmd += ["--kill-at", str(kill_at)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        return None, err.decode(errors="replace")
+    return proc.returncode, err.decode(errors="replace")
+
+
+def child(db: Path, workspace: Path, children: int, latency: float, kill_at: int | None) -> int:
+    """The child process: run (or resume) the tree; SIGKILL itself at the first fault
+    point reached once the store holds ``kill_at`` events."""
+    sys.path.insert(0, str(ROOT))
+    from sessiontree.console import demo as example  # the research tree
+
+    def kill_point(step: str, facts: dict[str, object]) -> None:
+        if kill_at is not None and _event_count(db) >= kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    root = example.run_root(db, workspace, children=children, latency=latency, live=False,
+                            echo=lambda line: None, fault_hook=kill_point)
+    return 0 if root.state == "completed" else 1
 
 
 def run_trial(
@@ -92,25 +119,20 @@ def run_trial(
     result = TrialResult()
     seen: dict[tuple[str, int], str] = {}
     for _ in range(kills):
-        proc = _start(db, workspace, children, latency)
         target = rng.randint(5, EVENTS_PER_CHILD * children)
-        # Snapshot what is committed now, then kill as close to ``target`` as we can.
-        if _kill_at(proc, db, target, timeout):
+        if _tree_ended(db):
+            break  # a run now would start a second tree
+        status, err = _run(db, workspace, children, latency, target, timeout)
+        if status == -signal.SIGKILL:
             result.kills += 1
-            seen.update(_messages(db))
-        else:
-            seen.update(_messages(db))
-            break
-    final = _start(db, workspace, children, latency)
-    try:
-        _, err = final.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        final.kill()
-        final.wait()
-        result.lost.append("final run timed out")
-        return result
-    if final.returncode != 0:
-        result.lost.append(f"final run exited {final.returncode}: {err.decode()[-500:]}")
+        elif status != 0:
+            result.lost.append(f"run exited {status}: {err[-500:]}")
+            return result
+        seen.update(_messages(db))  # what is committed now must survive
+    if not _tree_ended(db):
+        status, err = _run(db, workspace, children, latency, None, timeout)
+        if status != 0:
+            result.lost.append(f"final run exited {status}: {err[-500:]}")
     _check(db, workspace, children, seen, result)
     result.seconds = time.monotonic() - started
     return result
@@ -174,7 +196,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--dir", type=Path, default=None)
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--workspace", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--kill-at", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        return child(args.db, args.workspace, args.children, args.latency, args.kill_at)
     import tempfile
 
     base = args.dir or Path(tempfile.mkdtemp(prefix="sessiontree-chaos-"))

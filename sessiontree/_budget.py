@@ -13,13 +13,14 @@ from sessiontree._model import PublicModel
 
 
 class Usage(PublicModel):
-    """Spend of one run, one session, or a whole subtree.
+    """Spend of one run, one session, or a whole subtree. Strict: counts are ``int``
+    (never ``bool``, ``float`` or ``str``), ``cost`` and ``wall_time`` numbers.
 
     ``unpriced_runs`` counts the model runs whose cost is unknown (no price for the
     model): ``cost`` excludes them, so it is a lower bound whenever this is > 0.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     input_tokens: int = Field(default=0, ge=0)
     output_tokens: int = Field(default=0, ge=0)
@@ -44,9 +45,11 @@ class Usage(PublicModel):
 
 
 class Budget(PublicModel):
-    """Upper bounds on spend. ``None`` in a dimension means no bound there."""
+    """Upper bounds on spend. ``None`` in a dimension means no bound there. Strict:
+    ``Budget(model_runs=True)`` or ``Budget(tokens="12")`` raise :class:`InvalidInput`
+    instead of being coerced."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     tokens: int | None = Field(default=None, ge=0)
     cost: float | None = Field(default=None, ge=0.0)

@@ -154,3 +154,28 @@ class WaitTimeout(SessionTreeError, TimeoutError):
     """A wait for a session ended before the session did."""
 
     reason = Reason.TIMEOUT
+
+
+class SchedulerDied(SessionTreeError):
+    """The runtime's SchedulerActor is no longer running (something outside sessiontree
+    stopped it, e.g. another library's pykka actor dying of a ``BaseException``, which
+    makes pykka stop every actor in the process). Every later call on that runtime but
+    ``close()`` raises this; close it and ``Runtime.open`` the same store: recovery
+    resumes whatever was in flight."""
+
+    reason = Reason.SCHEDULER_DIED
+
+
+class StoreLost(StoreError):
+    """The store file this runtime opened is no longer at its path (deleted, or moved
+    away). Found by the lease heartbeat; every later call on that runtime but
+    ``close()`` raises this. Facts: ``path``; ``expected`` and ``found`` file
+    identities (``st_dev:st_ino``)."""
+
+    reason = Reason.STORE_LOST
+
+
+class StoreReplaced(StoreLost):
+    """Another file now sits at the store's path: the runtime's own file was replaced."""
+
+    reason = Reason.STORE_REPLACED

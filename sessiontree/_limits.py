@@ -52,7 +52,7 @@ class RestartPolicy(PublicModel):
     after at most three wasted runs.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     max_restarts: int = Field(default=3, ge=0, le=1000)
     period: float = Field(default=60.0, gt=0)
@@ -87,7 +87,7 @@ class Limits(PublicModel):
       runs: a safety net, not a plan.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     max_concurrent_runs: int = Field(default=8, ge=1, le=10_000)
     provider_limits: dict[str, int] = Field(default_factory=dict)

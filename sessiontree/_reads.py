@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from enum import StrEnum
 from typing import Any
 
+from sessiontree._checks import check_event_filters, check_id, check_timeout
 from sessiontree._errors import InvalidInput, RuntimeClosed, WaitTimeout
 from sessiontree._states import JobState, SessionState, ToolCallState
 from sessiontree._views import (
@@ -43,9 +44,16 @@ class RuntimeReads:
     _generation: int  # bumped with each notification
     _closed: bool
 
+    def _check_open(self) -> None:
+        """Raise if the runtime can no longer serve a call (the runtime overrides it)."""
+
     def wait(self, session_id: str, timeout: float | None = None) -> SessionInfo:
-        """Block until the session is terminal; return it. Raises :class:`WaitTimeout`."""
-        self._store.session(session_id)
+        """Block until the session is terminal; return it. Raises :class:`WaitTimeout`
+        (``timeout`` seconds, a number >= 0, or None for no limit), and the runtime's
+        own failures (:class:`SchedulerDied`, :class:`StoreLost`) as soon as they occur."""
+        self._check_open()
+        check_timeout("timeout", timeout)
+        self._store.session(check_id("session_id", session_id))
         return self._wait_for(lambda: self._terminal(session_id), session_id, timeout)
 
     def _terminal(self, session_id: str) -> SessionInfo | None:
@@ -69,6 +77,7 @@ class RuntimeReads:
                 while self._generation == seen:
                     if self._closed:
                         raise RuntimeClosed("runtime closed while waiting")
+                    self._check_open()
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
                         raise WaitTimeout(f"{what} did not finish within {timeout}s")
@@ -79,6 +88,9 @@ class RuntimeReads:
     ) -> SessionInfo:
         """Block until the session is in ``state`` (or has ended); return it. Raises
         :class:`WaitTimeout`, :class:`InvalidInput` for an unknown state name."""
+        self._check_open()
+        check_timeout("timeout", timeout)
+        self._store.session(check_id("session_id", session_id))
         try:
             state = SessionState(state)
         except ValueError:
@@ -92,13 +104,15 @@ class RuntimeReads:
 
     def session(self, session_id: str) -> SessionInfo:
         """The session as it is now. Raises :class:`UnknownSession`."""
-        return info(self._store, self._store.session(session_id))
+        self._check_open()
+        return info(self._store, self._store.session(check_id("session_id", session_id)))
 
     def tree(self, root_id: str | None = None) -> list[SessionNode]:
         """The session forest (or the tree that holds ``root_id``), children in spawn
         order, each node with its summary once it completed."""
+        self._check_open()
         if root_id is not None:
-            root = self._store.session(root_id)
+            root = self._store.session(check_id("root_id", root_id))
             return build_forest(self._store, self._store.sessions(root_id=root.root_id))
         return build_forest(self._store, self._store.sessions())
 
@@ -114,12 +128,14 @@ class RuntimeReads:
 
     def children(self, session_id: str) -> list[SessionInfo]:
         """The session's children, in spawn order. Raises :class:`UnknownSession`."""
-        self._store.session(session_id)
+        self._check_open()
+        self._store.session(check_id("session_id", session_id))
         return [info(self._store, r) for r in self._store.children(session_id)]
 
     def messages(self, session_id: str) -> list[MessageInfo]:
         """The session's history in order. Raises :class:`UnknownSession`."""
-        self._store.session(session_id)
+        self._check_open()
+        self._store.session(check_id("session_id", session_id))
         return [message_info(m) for m in self._store.messages(session_id)]
 
     def jobs(
@@ -127,8 +143,9 @@ class RuntimeReads:
     ) -> list[JobInfo]:
         """model_run jobs in enqueue order: one session's (or all), optionally only
         those in ``states``."""
+        self._check_open()
         if session_id is not None:
-            self._store.session(session_id)
+            self._store.session(check_id("session_id", session_id))
         return [job_info(j) for j in self._store.jobs(
             session_id=session_id, states=_states(JobState, states, "job states"))]
 
@@ -138,32 +155,32 @@ class RuntimeReads:
     ) -> list[ToolCallInfo]:
         """The tool-call journal: one session's calls (or all), in the order the model
         asked for them, optionally only those in ``states``."""
+        self._check_open()
         if session_id is not None:
-            self._store.session(session_id)
+            self._store.session(check_id("session_id", session_id))
         return [tool_call_info(c) for c in self._store.tool_calls(
             session_id, states=_states(ToolCallState, states, "tool-call states"))]
 
     def mailbox(self, session_id: str) -> list[MailboxPost]:
         """What was posted to the session's persisted mailbox (announce-backs)."""
-        self._store.session(session_id)
+        self._check_open()
+        self._store.session(check_id("session_id", session_id))
         return [mailbox_post(p) for p in self._store.mailbox(session_id)]
 
     def events(
         self, *, session_id: str | None = None, root_id: str | None = None,
         type_prefix: str | None = None, after: int = 0, limit: int | None = None,
+        **unknown: Any,
     ) -> list[EventInfo]:
         """Flight Recorder events in the order they were written, filtered by session
         (``model_session_id``), by tree (``root_id``), by type prefix (e.g.
         ``"FR-EVT-SESS-SPAWN-"``), after a sequence number (``EventInfo.seq``), at most
-        ``limit``. Raises :class:`InvalidInput` for a bad filter value."""
-        for name, value in (("session_id", session_id), ("root_id", root_id),
-                            ("type_prefix", type_prefix)):
-            if value is not None and not isinstance(value, str):
-                raise InvalidInput(f"{name} must be a str")
-        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
-            raise InvalidInput("after must be an int >= 0")
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
-            raise InvalidInput("limit must be an int >= 0")
+        ``limit``. Raises :class:`InvalidInput` for a bad filter value or an unknown
+        filter name."""
+        self._check_open()
+        check_event_filters({"session_id": session_id, "root_id": root_id,
+                             "type_prefix": type_prefix, "after": after, "limit": limit,
+                             **unknown})
         return [event_info(e) for e in self._store.events(
             session_id=session_id, root_id=root_id, type_prefix=type_prefix, after=after,
             limit=limit)]

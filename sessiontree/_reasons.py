@@ -78,3 +78,6 @@ class Reason(StrEnum):
     CORRUPT_STORE = "corrupt_store"
     RUNTIME_CLOSED = "runtime_closed"
     TIMEOUT = "timeout"
+    SCHEDULER_DIED = "scheduler_died"
+    STORE_LOST = "store_lost"
+    STORE_REPLACED = "store_replaced"

@@ -24,8 +24,16 @@ import pykka
 from pydantic import ValidationError
 
 from sessiontree._budget import Budget
+from sessiontree._checks import (
+    check_capabilities,
+    check_fundable,
+    check_id,
+    check_meta,
+    check_row_text,
+    check_timeout,
+)
 from sessiontree._clock import Clock, SystemClock
-from sessiontree._errors import InvalidInput, RuntimeClosed, WorkspaceError
+from sessiontree._errors import InvalidInput, RuntimeClosed, SchedulerDied, StoreLost, WorkspaceError
 from sessiontree._limits import Limits, RestartType, Strategy
 from sessiontree._messages import SessionSpawnRequest, SessionSpawnResponse
 from sessiontree._reads import RuntimeReads
@@ -35,6 +43,7 @@ from sessiontree.actors.context import FaultHook, RuntimeContext
 from sessiontree.actors.ending import end_session
 from sessiontree.persistence import lease
 from sessiontree.persistence.engine import open_store
+from sessiontree.persistence.heartbeat import Heartbeat
 from sessiontree.persistence.records import CommitSummary
 from sessiontree.persistence.store import Store
 from sessiontree.providers.base import Provider
@@ -66,6 +75,10 @@ class _SpawnPort:
         return response
 
 
+_DIED = ("the runtime's scheduler is no longer running (stopped from outside sessiontree); "
+         "close this runtime and open the store again: recovery resumes what was in flight")
+
+
 class Runtime(RuntimeReads):
     """A running sessiontree: one store, one SchedulerActor, its session actors."""
 
@@ -78,8 +91,8 @@ class Runtime(RuntimeReads):
         self._close_lock = threading.Lock()
         self._changed = threading.Condition()
         self._generation = 0  # bumped on every committed state change
-        self._stop_heartbeat = threading.Event()
-        self._heartbeat: threading.Thread | None = None
+        self._heartbeat: Heartbeat | None = None
+        self._failure: StoreLost | None = None  # set once the store file is lost
         self.recovery = RecoveryReport()
 
     # -- opening and closing ----------------------------------------------------------
@@ -96,6 +109,7 @@ class Runtime(RuntimeReads):
         durable: bool = False,
         lease_ttl: float = LEASE_TTL,
         fault_hook: FaultHook | None = None,
+        heartbeat_clock: Clock | None = None,
     ) -> Runtime:
         """Open (or create) a store and start the scheduler.
 
@@ -103,13 +117,19 @@ class Runtime(RuntimeReads):
         tools. Raises :class:`StoreInUse` if another live process holds the store,
         :class:`SchemaVersionError`/:class:`CorruptStore`/:class:`StoreError` for a
         store that cannot be used, :class:`InvalidInput` for bad arguments.
+
+        The lease heartbeat (every ``lease_ttl / 3`` seconds) also checks that the store
+        file is still the one opened (``persistence.heartbeat``); it is paced by
+        ``heartbeat_clock`` (default: the system clock, whatever ``clock`` is), so a test
+        can pass a ``ManualClock`` and beat by advancing it.
         """
         if limits is not None and not isinstance(limits, Limits):
             raise InvalidInput("limits must be a sessiontree.Limits")
-        if lease_ttl <= 0:
-            raise InvalidInput("lease_ttl must be > 0")
+        check_timeout("lease_ttl", lease_ttl, allow_zero=False)
         clock = clock or SystemClock()
         st = open_store(store, clock=clock, durable=durable)
+        if st.wal_problem is not None:
+            log.error("store %s: %s (run `sessiontree verify`)", st.path, st.wal_problem)
         owner_id = uuid.uuid4().hex
         try:
             lease.acquire(st, owner_id, lease_ttl)
@@ -125,6 +145,8 @@ class Runtime(RuntimeReads):
         for t in workspace_tools(ctx.workspaces):  # read_file, write_file, ... (tools.files)
             registry.register(t)
         rt = cls(st, ctx, owner_id, lease_ttl)
+        rt._heartbeat = Heartbeat(st, owner_id, lease_ttl / 3, heartbeat_clock or SystemClock(),
+                                  rt._store_lost)
         try:
             for p in providers:
                 rt.register_provider(p)
@@ -143,21 +165,25 @@ class Runtime(RuntimeReads):
     def _start(self) -> None:
         ctx = self._ctx
         ctx.spawn_port = _SpawnPort(ctx)
+        ctx.on_scheduler_stopped = self._wake_waiters
         ctx.scheduler = SchedulerActor.start(ctx)
         self._store.add_listener(self._on_commit)
         ctx.scheduler.ask(sch.Load(), timeout=ASK_TIMEOUT)
-        self._heartbeat = threading.Thread(
-            target=self._beat, name="sessiontree-lease", daemon=True
-        )
-        self._heartbeat.start()
+        if self._heartbeat is not None:
+            self._heartbeat.start()
 
-    def _beat(self) -> None:
-        while not self._stop_heartbeat.wait(self._lease_ttl / 3):
-            try:
-                if not lease.heartbeat(self._store, self._owner_id):
-                    log.error("store lease lost: another process took over %s", self._store.path)
-            except Exception:
-                log.exception("lease heartbeat failed")
+    def _store_lost(self, error: StoreLost) -> None:
+        """The heartbeat found the store file gone or replaced: stop all work (nothing
+        more can be kept) and fail every later call with ``error``."""
+        self._failure = error
+        with contextlib.suppress(pykka.ActorDeadError):
+            self._ctx.scheduler.tell(sch.Shutdown(0.0))  # stop dispatching, cancel runs
+        self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
+        with self._changed:
+            self._generation += 1
+            self._changed.notify_all()
 
     def _on_commit(self, summary: CommitSummary) -> None:
         if summary.jobs or summary.cancelled_jobs:
@@ -199,14 +225,11 @@ class Runtime(RuntimeReads):
         self._ctx.actor_threads.close(timeout)
         self._close_providers()
         self._store.remove_listener(self._on_commit)
-        self._stop_heartbeat.set()
         if self._heartbeat is not None:
-            self._heartbeat.join(timeout)
+            self._heartbeat.stop()
         lease.release(self._store, self._owner_id)
         self._store.close()
-        with self._changed:
-            self._generation += 1
-            self._changed.notify_all()
+        self._wake_waiters()
 
     def _close_providers(self) -> None:
         """Release what adapters hold (connections, their event loop thread). A closed
@@ -228,8 +251,23 @@ class Runtime(RuntimeReads):
         self.close()
 
     def _check_open(self) -> None:
+        """Raise if this runtime can no longer serve a call: :class:`RuntimeClosed`,
+        :class:`StoreLost` (or :class:`StoreReplaced`), :class:`SchedulerDied`."""
         if self._closed:
             raise RuntimeClosed("runtime is closed")
+        if self._failure is not None:
+            failure = self._failure
+            raise type(failure)(str(failure), **failure.facts)
+        ref = self._ctx.scheduler
+        if ref is not None and not ref.is_alive():
+            raise SchedulerDied(_DIED)
+
+    def _ask(self, message: object) -> Any:
+        try:
+            return self._ctx.scheduler.ask(message, timeout=ASK_TIMEOUT)
+        except pykka.ActorDeadError:
+            self._check_open()
+            raise SchedulerDied(_DIED) from None
 
     # -- registration -----------------------------------------------------------------
     def register_provider(self, provider: Provider) -> None:
@@ -263,6 +301,7 @@ class Runtime(RuntimeReads):
 
     @property
     def limits(self) -> Limits:
+        self._check_open()
         return self._ctx.limits
 
     # -- sessions ---------------------------------------------------------------------
@@ -290,7 +329,10 @@ class Runtime(RuntimeReads):
         ``"locked"`` (the default: sessions share it under path leases) or
         ``"worktree"`` (the directory's git repository; the session gets its own
         worktree on branch ``sessiontree/<session-id>``, made before its first run).
-        Returns the session id. Raises :class:`InvalidInput` for bad arguments,
+        Returns the session id. Raises :class:`InvalidInput` for bad arguments (among
+        them ``capabilities`` given as one ``str``, ``meta`` that is not a JSON object,
+        a budget that cannot fund a single model run: fewer tokens than
+        ``Limits.reserve_tokens``, for instance),
         :class:`WorkspaceError` if git cannot make the worktree (the session then ends
         ``failed`` / ``workspace_unavailable``).
         """
@@ -299,6 +341,8 @@ class Runtime(RuntimeReads):
             raise InvalidInput("task must be a str")
         if not isinstance(role, str) or not role.strip():
             raise InvalidInput("role must be a non-empty str")
+        check_row_text("role", role)
+        check_id("model", model)
         provider = provider or self._default_provider()
         if provider not in self._ctx.providers:
             raise InvalidInput(f"provider {provider!r} is not registered", provider=provider)
@@ -314,10 +358,11 @@ class Runtime(RuntimeReads):
                 f"a cost budget needs a price for model {model!r} of provider {provider!r}; "
                 "give the provider one (prices=...) or budget tokens instead",
                 reason=Reason.COST_UNKNOWN, provider=provider, model=model)
-        caps = tuple(capabilities)
-        if not all(isinstance(c, str) and c for c in caps):
-            raise InvalidInput("capabilities must be non-empty strings")
-        if max_children is not None and (not isinstance(max_children, int) or max_children < 0):
+        check_fundable(budget_v, self._ctx.limits)
+        caps = check_capabilities(capabilities)
+        meta = check_meta(meta)
+        if max_children is not None and (
+                type(max_children) is not int or max_children < 0):
             raise InvalidInput("max_children must be an int >= 0")
         if restart not in (None, "permanent", "transient", "temporary"):
             raise InvalidInput(f"unknown restart type {restart!r}")
@@ -365,6 +410,7 @@ class Runtime(RuntimeReads):
     def enqueue(self, session_id: str) -> str:
         """Queue the first model_run of a session created with ``start=False``."""
         self._check_open()
+        check_id("session_id", session_id)
         with self._store.transaction() as tx:
             tx.set_state(session_id, SessionState.QUEUED, Reason.ENQUEUED)
             return tx.enqueue(session_id).id
@@ -376,15 +422,16 @@ class Runtime(RuntimeReads):
         The session ends ``cancelled`` with reason ``cancelled_by_host``; ``note`` (free
         text, e.g. why) is stored beside the reason in the state event, never as it."""
         self._check_open()
-        if note is not None and not isinstance(note, str):
-            raise InvalidInput("note must be a str")
+        if note is not None:
+            check_id("note", note)  # a str that can be stored
+        check_id("session_id", session_id)
         self._store.session(session_id)  # UnknownSession for a bad id
-        self._ctx.scheduler.ask(sch.Cancel(session_id, Reason.CANCELLED_BY_HOST, note),
-                                timeout=ASK_TIMEOUT)
+        self._ask(sch.Cancel(session_id, Reason.CANCELLED_BY_HOST, note))
 
     def resolve(self, call_id: str, outcome: str, result: Any = None) -> None:
         """Operator decision on a side-effecting call cut off between intent and result."""
         self._check_open()
+        check_id("call_id", call_id)
         from sessiontree.supervision.operator import resolve_call
 
         resolve_call(self._store, call_id, outcome, result)
@@ -393,5 +440,5 @@ class Runtime(RuntimeReads):
         """The scheduler's counters now: running and queued jobs, the most that ran at
         once, dispatches so far, the most that ran at once per provider."""
         self._check_open()
-        stats: SchedulerStats = self._ctx.scheduler.ask(sch.Stats(), timeout=ASK_TIMEOUT)
+        stats: SchedulerStats = self._ask(sch.Stats())
         return stats

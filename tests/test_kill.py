@@ -1,6 +1,10 @@
 """The real kill test: a child process runs the research tree at scale and is killed
 with SIGKILL at seeded random moments; the store is reopened and the tree run to its
-end. Nothing committed is lost; no side effect happens twice."""
+end. Nothing committed is lost; no side effect happens twice.
+
+The child kills itself at a seeded point of its own progress (see ``bench/chaos.py``),
+so every kill lands inside the tree: the count of kills is exact, not a matter of how
+fast the machine is."""
 
 from __future__ import annotations
 
@@ -34,4 +38,6 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(tmp_path
         assert result.lost == [], f"trial {n}: {result.lost}"
         assert result.duplicated == [], f"trial {n}: {result.duplicated}"
         kills += result.kills
-    assert kills >= 10, f"only {kills} kills landed before the tree finished"
+    assert kills == TRIALS * KILLS_PER_TRIAL, (
+        f"only {kills} kills landed before the tree finished: is EVENTS_PER_CHILD in "
+        "bench/chaos.py still below what a tree commits per child?")

@@ -3,7 +3,7 @@ functions and under ``TYPE_CHECKING``). A module imports only from its own layer
 lower ones, and the packages of one layer never import each other in a cycle.
 
     0 core values   _ids _clock _errors _reasons _states _budget _cancellation _limits
-                    _messages _model _version
+                    _messages _model _version _safe_text _jsonsafe _checks
     1 persistence/  the store (the only package that speaks SQL or imports peewee)
     2 providers/    provider adapters
     3 workspace/    workspace safety: paths, leases, worktrees (below the tools that use it)
@@ -26,7 +26,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "sessiontree"
 
 LAYERS: dict[str, int] = {
     **dict.fromkeys(["_ids", "_clock", "_errors", "_reasons", "_states", "_budget",
-                     "_cancellation", "_limits", "_messages", "_model", "_version"], 0),
+                     "_cancellation", "_limits", "_messages", "_model", "_version", "_safe_text",
+                     "_jsonsafe", "_checks"], 0),
     "persistence": 1,
     "providers": 2,
     "workspace": 3,

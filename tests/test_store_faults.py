@@ -165,7 +165,7 @@ def test_full_disk_at_a_side_effecting_result_holds_the_call_and_never_reruns_it
     @st.tool("send", SendArgs, effect="side_effecting")
     def send(ctx: st.ToolContext, args: SendArgs) -> str:
         sent.append(ctx.call_id)
-        plan.attach_store(holder["rt"].store)  # the disk fills while the tool runs
+        plan.attach_store(holder["rt"]._store)  # the disk fills while the tool runs
         return f"sent to {args.to}"
 
     def policy(turn: st.ScriptTurn) -> Any:

@@ -317,11 +317,11 @@ def test_crash_inside_a_tool_restarts_the_session_and_reruns_the_read_only_call(
     clock = ManualClock()
     lookups: list[int] = []
 
-    @st.tool("lookup", LookupArgs, effect="read_only")
+    @st.tool("lookup", LookupArgs, effect="read_only", on_error="crash")
     def lookup(ctx: st.ToolContext, args: LookupArgs) -> str:
         lookups.append(ctx.attempt)
         if ctx.attempt == 1:
-            raise RuntimeError("tool bug")  # not a ToolError: the actor crashes
+            raise RuntimeError("tool bug")  # declared on_error="crash": the actor crashes
         return "v"
 
     def policy(turn: st.ScriptTurn) -> Any:

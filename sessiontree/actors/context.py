@@ -34,6 +34,7 @@ class RuntimeContext:
     fault_hook: FaultHook | None = None
     scheduler: Any = None  # pykka ActorRef of the SchedulerActor, set at start
     spawn_port: Any = None  # what built-in tools call to spawn (asks the scheduler)
+    on_scheduler_stopped: Callable[[], None] | None = None  # the runtime wakes its waiters
     history: HistoryCache = field(init=False)
     actor_threads: ActorThreads = field(init=False)
     workspaces: Workspaces = field(init=False)

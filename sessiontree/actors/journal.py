@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from sessiontree._jsonsafe import result_text
 from sessiontree._states import ToolCallState
 from sessiontree.persistence.records import MessageRecord, ToolCallRecord
 from sessiontree.persistence.tx import Tx
@@ -19,7 +19,7 @@ def write_tool_result(
     Tool output comes from outside the session's instructions, so it is stored with
     ``trust = untrusted``; an operator's resolution is marked by its provenance.
     """
-    content = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    content = result_text(value)  # valid JSON whatever the tool returned (NaN included)
     message = tx.add_message(
         rec.session_id, "tool",
         {"role": "tool", "tool_call_id": rec.id, "name": rec.tool, "content": content, "ok": ok},

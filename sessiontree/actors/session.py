@@ -2,19 +2,30 @@
 
 A session has a live actor only while one of its jobs runs; between jobs it is
 passivated to the store (no actor, no thread of its own), and the scheduler starts a
-fresh actor for the next job, on a reused thread (``actors.threads``). An unhandled
-exception kills the actor; ``on_failure`` tells the scheduler, which restarts the run
-from the latest checkpoint (see ``supervision.restart``).
+fresh actor for the next job, on a reused thread (``actors.threads``).
+
+**What is a crash.** Anything a run raises -- an ``Exception`` or any other
+``BaseException`` (``SystemExit``, ``KeyboardInterrupt``, ``GeneratorExit``, a user's
+subclass), from a provider, a tool or the runtime -- is *this session's* crash: the actor
+tells the scheduler, which restarts the run from the latest checkpoint under the
+restart policy (see ``supervision.restart``), and stops. Such an exception raised on an
+actor's thread is never a request to stop the process (a real Ctrl-C reaches the main
+thread only), and it never reaches pykka, whose actor loop would stop every actor in the
+process. :class:`Cancelled` keeps meaning cancellation when the run's token was
+cancelled; raised with no cancel asked for, it is a crash like any other (the session
+would otherwise be left ``running`` with nobody running it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from types import TracebackType
 
 import pykka
 
 from sessiontree._cancellation import Cancelled
+from sessiontree._safe_text import exception_text
 from sessiontree.actors.context import RuntimeContext
 from sessiontree.actors.messages import ActorCrashed, JobFinished, RunJob
 from sessiontree.actors.threads import simple_inbox
@@ -42,20 +53,34 @@ class SessionActor(pykka.ThreadingActor):
             log.warning("session actor %s ignored %r", self.session_id, message)
             return
         self.current = message
-        self.ctx.fault("actor.run", session_id=self.session_id, attempt=message.attempt)
         try:
+            self.ctx.fault("actor.run", session_id=self.session_id, attempt=message.attempt)
             outcome = ModelTurn(self.ctx, message.job_id, message.attempt, message.session_id,
                                 message.token).run()
-        except Cancelled as cancelled:  # caught here: a BaseException must not reach pykka
+        except Cancelled as cancelled:
+            if not message.token.cancelled:
+                self._crash(message, cancelled)
+                return
             outcome = f"cancelled:{cancelled.reason}"
         except JobFenced:
             outcome = "fenced"
+        except BaseException as exc:  # see "What is a crash" above
+            self._crash(message, exc)
+            return
         self.current = None
         if outcome == "completed":  # its own worktree, if any, goes (its branch stays)
             self.ctx.workspaces.session_completed(message.session_id)
         self._tell_scheduler(JobFinished(message.session_id, message.job_id, message.attempt,
                                          outcome))
         self.stop()  # passivate
+
+    def _crash(self, job: RunJob, exc: BaseException) -> None:
+        self.current = None
+        with contextlib.suppress(BaseException):  # a hostile __str__ must not stop us here
+            log.error("session %s crashed in job %s attempt %d: %s", job.session_id,
+                      job.job_id, job.attempt, exception_text(exc), exc_info=exc)
+        self._tell_scheduler(ActorCrashed(job.session_id, job.job_id, job.attempt, exc))
+        self.stop()
 
     def on_failure(
         self,

@@ -12,19 +12,25 @@ fewer. A side-effecting call's intent commits on its own, just before the call.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pykka
+
 from sessiontree._cancellation import CancelToken
-from sessiontree._errors import InvalidInput
+from sessiontree._errors import InvalidInput, StoreError
 from sessiontree._ids import new_id
+from sessiontree._jsonsafe import jsonable
 from sessiontree._reasons import Reason
+from sessiontree._safe_text import exception_message, exception_text, exception_type, printable
 from sessiontree._states import JobState, SessionState, ToolCallState
 from sessiontree.actors.context import RuntimeContext
 from sessiontree.actors.ending import end_session
 from sessiontree.actors.journal import write_tool_result
+from sessiontree.actors.reply_guard import storable_reply
 from sessiontree.actors.waiting import HELD, WAITING, hold_for_operator, wait_for_children
 from sessiontree.persistence.records import SessionRecord, ToolCallRecord
 from sessiontree.persistence.tx import JobFenced, Tx
@@ -34,6 +40,11 @@ from sessiontree.tools.gate import GateDecision
 from sessiontree.tools.registry import EffectClass, ToolContext, ToolError
 
 __all__ = ["HELD", "WAITING", "ModelTurn", "PendingCall"]
+
+log = logging.getLogger(__name__)
+
+_RUNTIME_FAULTS = (StoreError, JobFenced, pykka.ActorDeadError, pykka.Timeout)
+"""Raised inside a tool by the runtime itself (e.g. the spawn tool's ask): crashes."""
 
 
 @dataclass
@@ -91,6 +102,7 @@ class ModelTurn:
             # A defect in the provider's code, not its answer: a crash, for supervision.
             raise InvalidInput(f"provider {provider.name!r} returned {type(reply).__name__}")
         self.ctx.provider_used(provider.name, self.job_id, reply.usage.tokens)  # back-pressure
+        reply = storable_reply(reply)  # a model's mistakes become error results, not crashes
         usage = reply.usage.model_copy(
             update={"model_runs": 1, "wall_time": time.monotonic() - started}
         )
@@ -132,7 +144,7 @@ class ModelTurn:
                     t = self.ctx.tools.get(c.name)
                     rec = tx.add_tool_call(
                         call_id=cid, session_id=self.sid, job_id=self.job_id,
-                        message_seq=message.seq, idx=i, tool=c.name, args=c.arguments,
+                        message_seq=message.seq, idx=i, tool=printable(c.name), args=c.arguments,
                         effect=t.effect.value if t else "unknown",
                     )
                     pending.append(PendingCall(rec, c.arguments))
@@ -230,9 +242,22 @@ class ModelTurn:
             value = tool.fn(context, decision.args)
         except ToolError as exc:
             ok = False
-            value = {"error": str(exc), "reason": str(exc.reason or Reason.TOOL_ERROR)}
+            value = {"error": exception_message(exc),
+                     "reason": printable(str(exc.reason or Reason.TOOL_ERROR))}
             if exc.facts:  # e.g. a workspace conflict's path, holder and lease mode
                 value["details"] = exc.facts
+        except _RUNTIME_FAULTS:
+            raise  # the runtime's own fault met inside the tool: a crash
+        except Exception as exc:  # an ordinary exception: a failed call (tools.registry)
+            if tool.on_error == "crash":
+                raise
+            log.info("tool %s failed in session %s: %s", rec.tool, self.sid,
+                     exception_text(exc), exc_info=exc)
+            ok = False
+            value = {"error": exception_text(exc), "error_type": exception_type(exc),
+                     "reason": Reason.TOOL_ERROR.value}
+        if not isinstance(value, WaitForChildren):
+            value = jsonable(value)  # NaN, objects, depth: the model gets valid JSON
         self.ctx.fault("tool.after", session_id=self.sid, tool=rec.tool, call_id=rec.id)
         if isinstance(value, WaitForChildren):
             return wait_for_children(self, rec, value.children, rest,

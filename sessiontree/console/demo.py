@@ -249,16 +249,20 @@ def run_root(
     latency: float = 0.0,
     live: bool = True,
     echo: Callable[[str], None] = print,
+    fault_hook: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> st.SessionInfo:
     """Run (or resume) the research tree; return the root session once it has ended.
 
     An unfinished root of this demo in the store is resumed (recovery happens inside
     ``Runtime.open``) instead of starting a new tree; ``workspace`` and ``children``
     then come from the stored tree. ``echo`` hears one line saying which it did.
+    ``fault_hook`` is passed to ``Runtime.open`` (``bench/chaos.py`` kills the process
+    from it at a seeded point).
     """
     if children < 1:
         raise st.InvalidInput("children must be >= 1")
-    with st.Runtime.open(db, limits=limits(children), setup=make_setup(latency)) as rt:
+    with st.Runtime.open(db, limits=limits(children), setup=make_setup(latency),
+                         fault_hook=fault_hook) as rt:
         root = unfinished_root(rt)
         if root is not None:
             echo(f"resuming root {root.id} ({root.state}) in {db}, workspace {root.workspace}")

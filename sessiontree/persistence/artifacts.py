@@ -9,10 +9,22 @@ import blake3
 
 
 def canonical_bytes(value: Any) -> bytes:
-    """Canonical JSON: sorted keys, no spaces, UTF-8, no NaN. Equal values, equal bytes."""
-    return json.dumps(
+    """Canonical JSON: sorted keys, no spaces, UTF-8, no NaN. Equal values, equal bytes.
+
+    A string holding a lone surrogate (``'\\ud800'``, which UTF-8 cannot encode) makes
+    the whole value fall back to ASCII, with ``\\uXXXX`` escapes: still deterministic,
+    and lossless -- JSON round-trips the surrogate. Raises ``ValueError``/``TypeError``
+    for a value that is not JSON (see ``sessiontree._jsonsafe`` for values from outside).
+    """
+    text = json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    )
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+        ).encode("ascii")
 
 
 def content_hash(data: bytes) -> str:

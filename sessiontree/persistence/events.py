@@ -10,9 +10,11 @@ leases, conflicts, worktrees, merges).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from sessiontree._errors import InvalidInput
 
@@ -106,6 +108,13 @@ class SessRecovered(_Payload):
     from_state: str
     attempt: int
     open_tool_calls: list[str]
+
+
+class SessStoreLost(_Payload):
+    path: str
+    problem: str  # "gone" or "replaced"
+    expected: str  # the file identity opened, "st_dev:st_ino"
+    found: str | None = None  # the identity now at the path, if any
 
 
 class SessUnknownSideEffect(_Payload):
@@ -256,6 +265,7 @@ EVENT_SCHEMAS: dict[str, type[_Payload]] = {
     "FR-EVT-SESS-CRASHED": SessCrashed,
     "FR-EVT-SESS-RESTARTED": SessRestarted,
     "FR-EVT-SESS-RECOVERED": SessRecovered,
+    "FR-EVT-SESS-STORE-LOST": SessStoreLost,
     "FR-EVT-SESS-SCHED-ENQUEUED": SchedEnqueued,
     "FR-EVT-SESS-SCHED-DISPATCHED": SchedDispatched,
     "FR-EVT-SESS-SCHED-COMPLETED": SchedCompleted,
@@ -295,5 +305,13 @@ def validate_payload(event_type: str, payload: dict[str, Any]) -> dict[str, Any]
 
 
 def payload_json(event_type: str, payload: dict[str, Any]) -> str:
-    """The payload validated and serialized as JSON (what the event row stores)."""
-    return _validated(event_type, payload).model_dump_json()
+    """The payload validated and serialized as JSON (what the event row stores).
+
+    A payload string holding a lone surrogate (text a model chose, which UTF-8 cannot
+    hold) is written with ASCII ``\\uXXXX`` escapes instead: lossless, and the event is
+    still recorded."""
+    model = _validated(event_type, payload)
+    try:
+        return model.model_dump_json()
+    except PydanticSerializationError:
+        return json.dumps(model.model_dump(mode="json"), separators=(",", ":"))

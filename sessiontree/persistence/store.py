@@ -65,6 +65,7 @@ class Store:
         self._closed = False
         self.row_cache: RowCache | None = None  # see enable_row_cache
         self._writing = False  # a transaction is open (on the thread holding the lock)
+        self.wal_problem: str | None = None  # set by open_store (see persistence.wal)
 
     # -- lifecycle --------------------------------------------------------------------
     def initialize(self) -> None:

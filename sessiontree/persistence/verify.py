@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel
 
+from sessiontree._errors import InvalidInput
 from sessiontree.persistence.artifacts import chain_hash, content_hash
+from sessiontree.persistence.engine import open_store
 from sessiontree.persistence.store import Store
 
 
@@ -24,11 +28,31 @@ class VerifyReport(BaseModel):
         return f"CORRUPT: {self.first_bad}"
 
 
-def verify_store(store: Store) -> VerifyReport:
-    """Check every artifact (``blake3(data) == hash``) and every message chain.
+def verify_store(store: Store | str | Path) -> VerifyReport:
+    """Check every artifact (``blake3(data) == hash``), every message chain, and that no
+    committed transaction was dropped from a damaged ``-wal`` when the store was opened
+    (``persistence.wal``).
 
-    Returns a report naming the first bad row; never raises for corruption itself.
+    ``store`` is an open :class:`Store` or the path of one (opened without the owner
+    lease, so it works beside a live host, and closed again). Returns a report naming
+    the first bad row; never raises for corruption itself. Raises :class:`InvalidInput`
+    for anything else, :class:`StoreError` when there is no store at the path.
     """
+    if isinstance(store, str | Path):
+        opened = open_store(store, create=False)
+        try:
+            return verify_store(opened)
+        finally:
+            opened.close()
+    if not isinstance(store, Store):
+        raise InvalidInput(f"verify_store needs a store or a path, not {type(store).__name__}")
+    report = _verify_rows(store)
+    if store.wal_problem is not None and report.ok:
+        return report.model_copy(update={"ok": False, "first_bad": f"WAL: {store.wal_problem}"})
+    return report
+
+
+def _verify_rows(store: Store) -> VerifyReport:
     n_art = n_msg = 0
     with store._reading() as m:
         for row in m.artifact.select().order_by(m.artifact.hash).iterator():

@@ -151,7 +151,9 @@ class Provider(Protocol):
     charged, so return what was received. Raising :class:`ProviderError` hands the
     failure to the scheduler's back-pressure (see ``supervision.provider_failures``);
     raising anything else marks the run as crashed (supervision restarts it from the
-    latest checkpoint).
+    latest checkpoint) -- any exception, ``BaseException`` included (``SystemExit``,
+    ``KeyboardInterrupt``, ...): it is that session's crash, never the runtime's. Raise
+    ``Cancelled`` only once ``cancel`` is set; raised otherwise it is a crash too.
 
     Optional, looked up with ``getattr``: ``close()`` (called when a runtime that
     registered the provider closes; a closed provider may be used again) and

@@ -14,6 +14,7 @@ from typing import Any
 from sessiontree._budget import Usage
 from sessiontree._cancellation import Cancelled, CancelToken
 from sessiontree._errors import InvalidInput
+from sessiontree._jsonsafe import json_problem, literal_text
 from sessiontree.providers.base import ModelMessage, ModelReply, ModelRequest, ToolCall
 
 
@@ -77,6 +78,12 @@ def call(name: str, **arguments: Any) -> ToolCall:
     return ToolCall(name=name, arguments=arguments)
 
 
+def _text_length(arguments: Any) -> int:
+    if json_problem(arguments) is None:
+        return len(json.dumps(arguments))
+    return len(literal_text(arguments))  # any depth, NaN, objects: never a crash here
+
+
 def _tokens(text: str) -> int:
     return len(text) // 4 + 1
 
@@ -125,7 +132,7 @@ class ScriptedProvider:
             return out
         text_in = sum(len(m.content) + 16 for m in request.messages)
         text_out = len(out.content) + sum(
-            len(c.name) + len(json.dumps(c.arguments)) for c in out.tool_calls
+            len(c.name) + _text_length(c.arguments) for c in out.tool_calls
         )
         tokens_in, tokens_out = text_in // 4 + 1, _tokens("x" * text_out)
         usage = Usage(

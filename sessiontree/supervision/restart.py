@@ -34,6 +34,8 @@ from typing import Literal
 
 from sessiontree._limits import RestartPolicy, RestartType, Strategy
 from sessiontree._reasons import Reason
+from sessiontree._safe_text import exception_message, exception_text, exception_type
+from sessiontree._safe_text import retryable as safe_retryable
 from sessiontree._states import JobState, SessionState
 from sessiontree.actors.ending import end_session
 from sessiontree.actors.messages import ActorCrashed
@@ -95,10 +97,6 @@ class CrashOutcome:
     restarted_siblings: list[str] = field(default_factory=list)
 
 
-def error_text(err: BaseException) -> str:
-    return f"{type(err).__name__}: {err}"
-
-
 def apply_crash(store: Store, policy: RestartPolicy, msg: ActorCrashed) -> CrashOutcome | None:
     """Record the crash and apply the decision in one transaction. Returns None if the
     job was cancelled or superseded while it died (nothing to restart)."""
@@ -109,14 +107,15 @@ def apply_crash(store: Store, policy: RestartPolicy, msg: ActorCrashed) -> Crash
         if job.state != JobState.RUNNING or job.attempt != msg.attempt:
             return None
         session = tx.session(msg.session_id)
+        # the exception's own __str__ (or __repr__, or a retryable property) may raise
         tx.event("FR-EVT-SESS-CRASHED", session.id, job.id,
-                 {"error_type": type(err).__name__, "error": str(err)[:2000],
+                 {"error_type": exception_type(err), "error": exception_message(err),
                   "attempt": job.attempt})
-        decision = decide_restart(policy, session.restart, bool(getattr(err, "retryable", True)),
+        decision = decide_restart(policy, session.restart, safe_retryable(err),
                                   session.restart_log, tx.now)
         if decision.action == "fail":
             assert decision.reason is not None
-            _fail(tx, session, job, decision.reason, error_text(err))
+            _fail(tx, session, job, decision.reason, exception_text(err))
         else:
             tx.update_session(session.id, restart_log=list(decision.restart_log))
             _requeue(tx, session, job, decision.delay, "one_for_one", session.id,

@@ -15,7 +15,9 @@ what is available, so a tree never spends more than its root budget plus the exc
 of its runs in flight over their reservations.
 
 The scheduler never dies of bad input: every message handler catches and logs, and a
-store error while handling a message is retried after a back-off.
+store error while handling a message is retried after a back-off. No ``BaseException``
+reaches pykka either (its loop would stop every actor in the process). Stopped anyway
+(from outside), it tells the runtime, whose calls then raise ``SchedulerDied``.
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ import pykka
 
 from sessiontree._budget import Usage
 from sessiontree._cancellation import CancelToken
-from sessiontree._errors import StoreError
+from sessiontree._errors import SessionTreeError, StoreError
 from sessiontree._messages import SessionSpawnRequest
 from sessiontree._reasons import Reason
+from sessiontree._safe_text import exception_text
 from sessiontree._states import JobState, SessionState
 from sessiontree.actors.context import RuntimeContext
 from sessiontree.actors.ending import end_session
@@ -142,12 +145,17 @@ class SchedulerActor(pykka.ThreadingActor):
         except StoreError as exc:
             if isinstance(message, Spawn | Cancel | Load | Stats | Shutdown):
                 raise  # an ask: the caller gets the error
+            if self.closing:  # not retried: the next open's recovery picks it up
+                log.warning("store error handling %s while closing: %s", type(message).__name__, exc)
+                return None
             log.warning("store error handling %s; retrying: %s", type(message).__name__, exc)
             self._retry_later(message)
             return None
-        except Exception:
+        except BaseException as exc:  # not only Exception: pykka would stop every actor
             if isinstance(message, Spawn | Cancel | Load | Stats | Shutdown):
-                raise
+                if isinstance(exc, Exception):
+                    raise
+                raise SessionTreeError(f"scheduler: {exception_text(exc)}") from exc
             log.exception("scheduler: unexpected error handling %s", type(message).__name__)
             return None
         finally:
@@ -157,6 +165,13 @@ class SchedulerActor(pykka.ThreadingActor):
                 self._pump_guarded()
             with self.idle:
                 self.idle.notify_all()
+
+    def on_stop(self) -> None:  # however it stops (even from outside): the runtime must know
+        if self.ctx.on_scheduler_stopped is not None:
+            self.ctx.on_scheduler_stopped()
+
+    def on_failure(self, *_exc_info: Any) -> None:
+        self.on_stop()
 
     def _retry_later(self, message: Any) -> None:
         me = self.actor_ref

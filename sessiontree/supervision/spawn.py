@@ -57,6 +57,14 @@ def _check(
             f"asked for {req.budget.model_dump(exclude_none=True) if req.budget else 'all'}, "
             f"available {available.model_dump(exclude_none=True)}"
         )
+    # A child that cannot fund its first run would only fail on it: refuse it now.
+    short = carved.exhausted_dimension(limits.reservation())
+    if short is not None:
+        return Reason.BUDGET, (
+            f"the child's budget {carved.model_dump(exclude_none=True)} cannot fund one model "
+            f"run ({short}; a run reserves {limits.reservation().model_dump(exclude_defaults=True)}"
+            f"), available {available.model_dump(exclude_none=True)}"
+        )
     model = req.model or parent.model
     if carved.cost is not None and not knows_cost(sched.ctx.providers[provider], model):
         return Reason.COST_UNKNOWN, (

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sessiontree._budget import Budget
 from sessiontree._messages import SessionSpawnRequest, SessionSpawnResponse
@@ -43,6 +43,15 @@ class SpawnSessionArgs(BaseModel):
         "leases; 'worktree': its own git worktree and branch, merged back with merge_child "
         "(needs this session in worktree mode)",
     )
+
+    @field_validator("role")
+    @classmethod
+    def _role_is_storable(cls, role: str) -> str:
+        try:
+            role.encode("utf-8")  # it is stored in a column
+        except UnicodeEncodeError:
+            raise ValueError("role holds a lone surrogate; give it as valid Unicode text") from None
+        return role
 
 
 class WaitForChildrenArgs(BaseModel):

@@ -2,7 +2,9 @@
 
 Deny by default: a call runs only if the tool is registered, the session's capabilities
 cover the capability the tool needs, and the arguments validate against its schema. A
-denial is an error result for the model, never a crash.
+denial is an error result for the model, never a crash -- whatever the model sent:
+arguments that are not JSON (``NaN`` included), nested deeper than
+``jsonsafe.MAX_DEPTH``, or that make the tool's own validators raise.
 
 Capabilities are compared by ``tools.scopes.covers``: exactly, except the scoped
 families ``fs.read:<glob>`` / ``fs.write:<glob>``. A tool with a ``scope`` is offered
@@ -19,7 +21,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from sessiontree._errors import SessionTreeError
+from sessiontree._jsonsafe import MAX_DEPTH, json_problem
 from sessiontree._reasons import Reason
+from sessiontree._safe_text import exception_message, exception_text
 from sessiontree.persistence.records import SessionRecord
 from sessiontree.providers.base import ToolCall
 from sessiontree.tools import scopes
@@ -68,25 +72,31 @@ class ToolGate:
         raw: Any = call.arguments
         if isinstance(raw, str):
             try:
-                raw = json.loads(raw) if raw.strip() else {}
-            except ValueError:
-                return GateDecision(
-                    False, t, None, Reason.INVALID_ARGS, "arguments are not valid JSON"
-                )
+                raw = json.loads(raw, parse_constant=_not_json) if raw.strip() else {}
+            except RecursionError:
+                return _invalid(t, f"arguments are nested deeper than {MAX_DEPTH} levels")
+            except ValueError as exc:
+                return _invalid(t, f"arguments are not valid JSON: {exception_message(exc, 200)}")
         if not isinstance(raw, dict):
-            return GateDecision(False, t, None, Reason.INVALID_ARGS, "arguments must be an object")
+            return _invalid(t, "arguments must be an object")
+        problem = json_problem(raw)
+        if problem is not None:
+            return _invalid(t, f"arguments {problem}")
         try:
             args = t.args_model.model_validate(raw)
         except ValidationError as exc:
             detail = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
             )
-            return GateDecision(False, t, None, Reason.INVALID_ARGS, f"invalid arguments: {detail}")
+            return _invalid(t, f"invalid arguments: {detail}")
+        except Exception as exc:  # a validator of the tool's model raised something else
+            return _invalid(t, f"invalid arguments: {exception_text(exc)}")
         if t.scope is not None and t.capability is not None:
             try:
                 touched = list(t.scope(args))
             except SessionTreeError as exc:  # e.g. a path refused by workspace path safety
-                return GateDecision(False, t, None, exc.reason or Reason.INVALID_ARGS, str(exc))
+                return GateDecision(False, t, None, exc.reason or Reason.INVALID_ARGS,
+                                    exception_message(exc))
             for path in touched:
                 needed = scopes.scoped(t.capability, path)
                 if not scopes.covered(session.capabilities, needed):
@@ -95,3 +105,11 @@ class ToolGate:
                         f"tool {t.name!r} needs capability {needed!r}, which this session lacks",
                     )
         return GateDecision(True, t, args)
+
+
+def _invalid(t: Tool, message: str) -> GateDecision:
+    return GateDecision(False, t, None, Reason.INVALID_ARGS, message)
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")

@@ -232,6 +232,10 @@ class McpServer:
             fn=call,
             effect=effect,
             capability=f"mcp.{self.name}.{server_name}",
+            # A server that dies mid-call (McpServerError) may or may not have acted: a
+            # crash, so the journal decides whether the call may run again. A tool's own
+            # failure (isError) comes back as an error result, not as an exception.
+            on_error="crash",
         )
 
     # -- calls ----------------------------------------------------------------------------

@@ -6,6 +6,21 @@ intent and its result: ``read_only`` and ``idempotent`` calls are run again (an
 idempotent tool gets the same ``idempotency_key`` every attempt, so the outside world
 sees one effect when it honours the key); a ``side_effecting`` call is never run twice:
 it is handed to an operator (reason ``unknown_side_effect``).
+
+What a tool raises:
+
+- :class:`ToolError` -- a failed call: the model gets an error result with its message
+  and reason, the run goes on;
+- any other ``Exception`` -- also a failed call (``on_error="result"``, the default):
+  the model gets ``{"error": "Type: message", "error_type": "Type", "reason":
+  "tool_error"}``; a tool declared ``on_error="crash"`` instead crashes its session
+  (restarted from the checkpoint, the journal deciding whether the call runs again);
+- a ``BaseException`` that is not an ``Exception`` (``SystemExit``, ``KeyboardInterrupt``,
+  ...) -- always the session's crash; :class:`~sessiontree.Cancelled` -- cancellation
+  when the run was cancelled (a crash otherwise).
+
+The runtime's own faults met inside a tool (a store that cannot commit, a scheduler that
+does not answer) are crashes whatever ``on_error`` says.
 """
 
 from __future__ import annotations
@@ -15,7 +30,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel
 
@@ -28,6 +43,8 @@ from sessiontree.workspace.paths import Root
 
 log = logging.getLogger(__name__)
 
+OnError = Literal["result", "crash"]
+
 
 class EffectClass(StrEnum):
     """What running a tool does to the world, which decides what recovery may do with
@@ -39,10 +56,11 @@ class EffectClass(StrEnum):
 
 
 class ToolError(SessionTreeError):
-    """Raise from a tool to give the model an error result (the run goes on).
+    """Raise from a tool to give the model an error result with this message and
+    ``reason`` (default ``tool_error``); the run goes on.
 
-    Any *other* exception from a tool is a crash: the actor dies and is restarted, and
-    the journal decides whether the call may run again (see :class:`EffectClass`).
+    Any other ``Exception`` from a tool is a failed call too, unless the tool was
+    declared ``on_error="crash"``; see the module docstring for the whole rule.
     """
 
     reason = Reason.TOOL_ERROR
@@ -71,6 +89,8 @@ class ToolContext:
         a symlink swapped in afterwards; the built-in file tools open by descriptor."""
         if self.workspace is None:
             raise ToolError("this session has no workspace")
+        if not isinstance(relative, str):
+            raise ToolError(f"not a usable path: {relative!r}", reason=Reason.INVALID_ARGS)
         try:
             root = Root(self.workspace)
             with root.resolve(relative) as target:
@@ -81,6 +101,11 @@ class ToolContext:
 
 @dataclass(frozen=True)
 class Tool:
+    """A tool: ``fn(ctx, args)`` with its schema, capability and effect class.
+    ``on_error`` says what an ordinary exception from ``fn`` means: ``"result"`` (the
+    default: a failed call the model sees) or ``"crash"`` (the session crashes and is
+    restarted; see the module docstring)."""
+
     name: str
     description: str
     args_model: type[BaseModel]
@@ -94,6 +119,8 @@ class Tool:
     (an empty list: the family alone, the tool checks paths itself). None: the tool
     needs the capability unscoped."""
 
+    on_error: OnError = "result"
+
     def __post_init__(self) -> None:
         """Checks what every provider accepts (``providers.tool_surface``): a name that
         matches ``^[a-zA-Z0-9_-]{1,64}$`` and an input schema a provider would not
@@ -103,7 +130,10 @@ class Tool:
             raise InvalidInput(f"tool {self.name}: args_model must be a pydantic model class")
         if not callable(self.fn):
             raise InvalidInput(f"tool {self.name}: fn must be callable")
-        object.__setattr__(self, "effect", EffectClass(self.effect))
+        if self.on_error not in get_args(OnError):
+            raise InvalidInput(f"tool {self.name}: on_error must be 'result' or 'crash', "
+                               f"not {self.on_error!r}")
+        object.__setattr__(self, "effect", _effect(self.name, self.effect))
         # Built once: pydantic regenerates a JSON Schema on every call.
         schema = self.args_model.model_json_schema()
         check_schema(self.name, schema)
@@ -125,9 +155,14 @@ def tool(
     effect: EffectClass | str = EffectClass.SIDE_EFFECTING,
     capability: str | None = None,
     description: str | None = None,
+    on_error: OnError = "result",
 ) -> Callable[[Callable[[ToolContext, Any], Any]], Tool]:
     """Decorator: turn ``fn(ctx, args)`` into a :class:`Tool`. Side-effecting unless
-    declared otherwise: the safe default for recovery."""
+    declared otherwise: the safe default for recovery. ``on_error`` as for
+    :class:`Tool`. Raises :class:`InvalidInput` for a bad name, effect or on_error."""
+    checked = _effect(name, effect)
+    if on_error not in get_args(OnError):
+        raise InvalidInput(f"tool {name!r}: on_error must be 'result' or 'crash', not {on_error!r}")
 
     def wrap(fn: Callable[[ToolContext, Any], Any]) -> Tool:
         return Tool(
@@ -135,11 +170,21 @@ def tool(
             description=description or (fn.__doc__ or name).strip(),
             args_model=args_model,
             fn=fn,
-            effect=EffectClass(effect),
+            effect=checked,
             capability=capability,
+            on_error=on_error,
         )
 
     return wrap
+
+
+def _effect(name: str, effect: EffectClass | str) -> EffectClass:
+    try:
+        return EffectClass(effect)
+    except ValueError:
+        raise InvalidInput(
+            f"tool {name!r}: unknown effect {effect!r}; use one of "
+            f"{', '.join(e.value for e in EffectClass)}", tool=name) from None
 
 
 class ToolRegistry:
