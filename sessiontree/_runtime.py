@@ -7,7 +7,43 @@ was given are registered -- they live in code, not in the store.
 
 Threads, and the state each one alone may touch (the one map; keep it true):
 
-==========================  ==================================================="""
+==========================  ==========================================================
+host threads                call ``Runtime`` methods. They write the store through its
+                            transactions (create, enqueue, resolve) and *ask* the
+                            scheduler for everything that touches its state (cancel,
+                            stats, spawn); they never read or write scheduler state.
+the scheduler's thread      (``SchedulerActor``, one) alone owns the queue, the running
+                            set, the per-provider counters and back-pressure, the
+                            throttle buffer and its timer bookkeeping; decides spawns,
+                            restarts and provider failures.
+pooled actor threads        (``actors.threads``) each run one ``SessionActor`` for one
+                            model_run: the provider call, the tools, the run's
+                            commits. An actor touches only its own run's state, and
+                            tells the scheduler when it ends (``JobFinished``), dies
+                            (``ActorCrashed``) or a provider answered (``ProviderUsed``).
+provider event loops        each SDK adapter (``OpenAIProvider``, ``AnthropicProvider``)
+                            and each ``McpServer`` runs one event loop thread of its
+                            own (``providers.event_loop``), started by its first call;
+                            an actor only waits on it; a cancel reaches it through the
+                            run's ``CancelToken`` callback. ``close`` closes the
+                            registered providers (an ``McpServer`` by its owner).
+the clock's timer threads   (``SystemClock.call_later``) only *send* a message to an
+                            actor (``Wake``, a retry); they never touch its state.
+the lease heartbeat         (``persistence.heartbeat``) beats on the clock's timer
+                            every ``lease_ttl / 3``: renews the owner lease row and
+                            checks the store file's identity; on loss it seals the
+                            store, sets the runtime's failure (read by every call) and
+                            *tells* the scheduler to shut down.
+store listeners             run on whichever thread committed, right after the commit;
+                            they must be cheap and thread-safe: the history cache
+                            extends its entries under its own lock, the runtime bumps
+                            a Condition and tells the scheduler of new jobs.
+==========================  ==========================================================
+
+Guarantees: one writer connection, used under the store's lock; every commit's
+listeners run after the commit, never inside it; no thread ever waits for the
+scheduler while holding the store's lock.
+"""
 
 from __future__ import annotations
 
