@@ -30,6 +30,7 @@ from sessiontree._limits import Limits, RestartType, Strategy
 from sessiontree._messages import SessionSpawnRequest, SessionSpawnResponse
 from sessiontree._reads import RuntimeReads
 from sessiontree._reasons import Reason
+from sessiontree._security import RuntimeSecurity, check_capabilities, check_providers, issue_root
 from sessiontree._states import SessionState
 from sessiontree.actors.context import FaultHook, RuntimeContext
 from sessiontree.actors.ending import end_session
@@ -66,7 +67,7 @@ class _SpawnPort:
         return response
 
 
-class Runtime(RuntimeReads):
+class Runtime(RuntimeReads, RuntimeSecurity):
     """A running sessiontree: one store, one SchedulerActor, its session actors."""
 
     def __init__(self, store: Store, ctx: RuntimeContext, owner_id: str, lease_ttl: float):
@@ -120,7 +121,7 @@ class Runtime(RuntimeReads):
         registry = ToolRegistry(BUILTIN_TOOLS)
         ctx = RuntimeContext(
             store=st, limits=limits or Limits(), clock=clock, tools=registry,
-            gate=ToolGate(registry), fault_hook=fault_hook,
+            gate=ToolGate(registry, st, clock), fault_hook=fault_hook,
         )
         for t in workspace_tools(ctx.workspaces):  # read_file, write_file, ... (tools.files)
             registry.register(t)
@@ -275,6 +276,8 @@ class Runtime(RuntimeReads):
         model: str = "default",
         budget: Budget | dict[str, Any] | None = None,
         capabilities: Iterable[str] = (),
+        capabilities_expire_at: float | None = None,
+        consent: Iterable[str] = (),
         workspace: str | Path | None = None,
         workspace_mode: str | None = None,
         system: str | None = None,
@@ -290,6 +293,9 @@ class Runtime(RuntimeReads):
         ``"locked"`` (the default: sessions share it under path leases) or
         ``"worktree"`` (the directory's git repository; the session gets its own
         worktree on branch ``sessiontree/<session-id>``, made before its first run).
+        ``capabilities`` are the root's tokens (expiring at ``capabilities_expire_at``,
+        a clock time, if given): what the tree may ever hold. ``consent`` names cloud
+        providers the tree may use without asking (see :meth:`grant_consent`).
         Returns the session id. Raises :class:`InvalidInput` for bad arguments,
         :class:`WorkspaceError` if git cannot make the worktree (the session then ends
         ``failed`` / ``workspace_unavailable``).
@@ -314,9 +320,9 @@ class Runtime(RuntimeReads):
                 f"a cost budget needs a price for model {model!r} of provider {provider!r}; "
                 "give the provider one (prices=...) or budget tokens instead",
                 reason=Reason.COST_UNKNOWN, provider=provider, model=model)
-        caps = tuple(capabilities)
-        if not all(isinstance(c, str) and c for c in caps):
-            raise InvalidInput("capabilities must be non-empty strings")
+        caps, consent_to = check_capabilities(capabilities), check_providers(consent)
+        if not isinstance(capabilities_expire_at, int | float | None):
+            raise InvalidInput("capabilities_expire_at must be a clock time (float)")
         if max_children is not None and (not isinstance(max_children, int) or max_children < 0):
             raise InvalidInput("max_children must be an int >= 0")
         if restart not in (None, "permanent", "transient", "temporary"):
@@ -337,6 +343,7 @@ class Runtime(RuntimeReads):
                 child_strategy=child_strategy or self._ctx.limits.default_strategy,
                 system=system, task=task, meta=meta, enqueue=start and not own_tree,
             )
+            issue_root(tx, session.id, caps, capabilities_expire_at, consent_to)
             if plan is not None:
                 workspaces.bind_root(tx, session.id, plan)
         if own_tree:  # its worktree exists before its first run is queued

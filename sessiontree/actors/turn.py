@@ -184,9 +184,8 @@ class ModelTurn:
             rec = call.rec
             if call.arguments is None:
                 call.arguments = self.store.artifact_json(rec.args_hash)
-            assert self.session is not None
             call.decision = self.ctx.gate.decide(
-                self.session, ToolCall(id=rec.id, name=rec.tool, arguments=call.arguments))
+                self.sid, ToolCall(id=rec.id, name=rec.tool, arguments=call.arguments))
         return call.decision
 
     def _run_call(self, call: PendingCall, rest: list[PendingCall], awaited: tuple[str, ...]) -> str:
@@ -203,12 +202,12 @@ class ModelTurn:
             if rec.state == ToolCallState.WAITING:
                 return wait_for_children(self, rec, tuple(awaited), rest)
         decision = self._decide(call)
-        if not decision.allowed or decision.tool is None or decision.args is None:
+        permit = decision.permit
+        if not decision.allowed or permit is None:
             reason = decision.reason or Reason.CAPABILITY_DENIED
             self._commit_result(call, False, {"error": decision.message, "reason": reason.value},
-                                rest, reason=reason.value)
+                                rest, reason=reason.value, denied=decision)
             return "denied"
-        tool = decision.tool
         if not call.intent_attempt:
             with self.store.transaction() as tx:
                 tx.fence(self.job_id, self.attempt)
@@ -227,7 +226,7 @@ class ModelTurn:
         )
         ok = True
         try:
-            value = tool.fn(context, decision.args)
+            value = permit.run(context)  # the gate's permit: the only way a tool runs
         except ToolError as exc:
             ok = False
             value = {"error": str(exc), "reason": str(exc.reason or Reason.TOOL_ERROR)}
@@ -242,12 +241,15 @@ class ModelTurn:
 
     def _write_intent(self, tx: Tx, call: PendingCall) -> None:
         rec, tool = call.rec, call.decision.tool if call.decision else None
+        permit = call.decision.permit if call.decision else None
         call.intent_attempt = rec.attempts + 1
         tx.set_tool_call(rec.id, ToolCallState.INTENT, attempts=call.intent_attempt, job_id=self.job_id)
         tx.event("FR-EVT-SESS-TOOL-INTENT", self.sid, self.job_id, {
             "call_id": rec.id, "tool": rec.tool,
             "effect": tool.effect.value if tool else rec.effect,
             "idempotency_key": rec.idempotency_key, "attempt": call.intent_attempt,
+            "capability": permit.capability if permit else None,
+            "token_ids": list(permit.token_ids) if permit else [],
         })
 
     def _early_intent(self, tx: Tx, call: PendingCall) -> None:
@@ -277,12 +279,17 @@ class ModelTurn:
 
     def _commit_result(
         self, call: PendingCall, ok: bool, value: Any, rest: list[PendingCall],
-        reason: str | None = None,
+        reason: str | None = None, denied: GateDecision | None = None,
     ) -> None:
         rec = call.rec
         try:
             with self.store.transaction() as tx:
                 tx.fence(self.job_id, self.attempt)
+                if denied is not None:
+                    tx.event("FR-EVT-SESS-TOOL-DENIED", self.sid, self.job_id, {
+                        "call_id": rec.id, "tool": rec.tool, "reason": reason or "",
+                        "detail": denied.message, "capability": denied.capability,
+                        "token_id": denied.token_id})
                 self.result_in(tx, rec, ok, value, rest, reason)
         except JobFenced:
             for nxt in rest[:1]:
