@@ -283,7 +283,7 @@ def test_resolve_decides_a_held_call_and_recover_then_finishes_the_session(tmp_p
     crash_after_send = FaultPlan().at("tool.after", tool="send")
     limits = st.Limits(restart=st.RestartPolicy(backoff_initial=0.0))
     with st.Runtime.open(db, setup=setup, limits=limits, fault_hook=crash_after_send) as rt:
-        sid = rt.create_session("notify ops")
+        sid = rt.create_session("notify ops", capabilities=["tool:send"])
         assert rt.wait_state(sid, "awaiting_operator", timeout=30).state == "awaiting_operator"
         [held] = rt.tool_calls(sid, states=["intent"])
 

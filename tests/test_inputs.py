@@ -63,7 +63,7 @@ def test_a_models_bad_tool_call_is_an_error_result_it_sees(
         return st.reply("recovered")
 
     with st.Runtime.open(db_path, providers=[st.ScriptedProvider(policy)], tools=[square]) as rt:
-        sid = rt.create_session("t")
+        sid = rt.create_session("t", capabilities=["tool:square"])
         assert rt.wait(sid, timeout=10).summary == "recovered"
         assert json.loads(seen[0])["reason"] == reason
         after = rt.create_session("the scheduler is still alive")

@@ -94,7 +94,10 @@ def test_the_openai_compatible_form_runs_the_tree_through_the_sdk_against_a_loca
     assert len(seen) == 12  # root: 3 turns; 3 researchers: 3 turns each
     assert {s.body["model"] for s in seen} == {"llama3.2"}
     root_tools = {t["function"]["name"] for t in seen[0].body["tools"]}
-    assert {"spawn_session", "wait_for_children", "read_file", "append_note"} <= root_tools
+    assert {"spawn_session", "read_file", "append_note"} <= root_tools
+    assert "wait_for_children" not in root_tools  # offered once the root has children
+    assert any("wait_for_children" in {t["function"]["name"] for t in s.body["tools"]}
+               for s in seen[1:])
     assert seen[0].body["messages"][0]["role"] == "system"
     assert len((tmp_path / "ws" / "notes.log").read_text().splitlines()) == 3
 

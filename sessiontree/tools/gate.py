@@ -117,17 +117,36 @@ class ToolGate:
         return tokens.covering(held, needed, now)[0] is not None
 
     def decide(self, session_id: str, call: ToolCall) -> GateDecision:
-        """Decide one call (module docstring). Never raises for a model's mistake."""
-        t = self.registry.get(call.name)
-        if t is None:
-            return GateDecision(False, None, reason=Reason.UNKNOWN_TOOL,
-                                message=f"unknown tool {call.name!r}")
-        session = self.store.session(session_id)
-        if session.state != SessionState.RUNNING.value:
-            return GateDecision(False, t, reason=Reason.SESSION_NOT_RUNNING,
-                                message=f"session is {session.state}, not running")
-        held = self.tokens(session_id)
-        now = self.clock.now()
+        """Decide one call (module docstring) on the session and its tokens as stored
+        now. Never raises for a model's mistake."""
+        if self.registry.get(call.name) is None:
+            return judge(self.registry, None, (), 0.0, call)
+        return judge(self.registry, self.store.session(session_id), self.tokens(session_id),
+                     self.clock.now(), call)
+
+
+def judge(
+    registry: ToolRegistry, session: SessionRecord | None, held: Sequence[CapabilityToken],
+    now: float, call: ToolCall,
+) -> GateDecision:
+    """The gate's decision as a pure function of the registry, the session (None only
+    for an unknown tool), its tokens, the time and the call."""
+    t = registry.get(call.name)
+    if t is None or session is None:
+        return GateDecision(False, None, reason=Reason.UNKNOWN_TOOL,
+                            message=f"unknown tool {call.name!r}")
+    if session.state != SessionState.RUNNING.value:
+        return GateDecision(False, t, reason=Reason.SESSION_NOT_RUNNING,
+                            message=f"session is {session.state}, not running")
+    return _Judge(t, held, now).run(session, call)
+
+
+class _Judge:
+    def __init__(self, t: Tool, held: Sequence[CapabilityToken], now: float) -> None:
+        self.t, self.held, self.now = t, held, now
+
+    def run(self, session: SessionRecord, call: ToolCall) -> GateDecision:
+        t, held, now = self.t, self.held, self.now
         needed = needed_capability(t)
         used: list[str] = []
         if needed is None:
@@ -135,12 +154,12 @@ class ToolGate:
                 return GateDecision(False, t, reason=Reason.NO_CHILDREN,
                                     message=f"{t.name} needs a child to wait for; this session has none")
         elif t.scope is None:
-            denied = self._cover(t, held, needed, now, used)
+            denied = self._cover(needed, used)
             if denied is not None:
                 return denied
         elif not tokens.holds_family(held, needed, now):
-            return self._deny(t, held, needed, now)
-        args = self._args(t, call)
+            return self._deny(needed)
+        args = _args(t, call)
         if not isinstance(args, BaseModel):
             return args
         if t.scope is not None and needed is not None:
@@ -153,23 +172,22 @@ class ToolGate:
                 used.extend(x.id for x in held if x.live(now)
                             and scopes.split(x.capability)[0] == needed)
             for path in touched:
-                denied = self._cover(t, held, scopes.scoped(needed, path), now, used)
+                denied = self._cover(scopes.scoped(needed, path), used)
                 if denied is not None:
                     return denied
         token_ids = tuple(dict.fromkeys(used))
         return GateDecision(True, t, Permit(_KEY, t, args, needed, token_ids), capability=needed)
 
-    def _cover(self, t: Tool, held: Sequence[CapabilityToken], needed: str, now: float,
-               used: list[str]) -> GateDecision | None:
-        live, _ = tokens.covering(held, needed, now)
+    def _cover(self, needed: str, used: list[str]) -> GateDecision | None:
+        live, _ = tokens.covering(self.held, needed, self.now)
         if live is None:
-            return self._deny(t, held, needed, now)
+            return self._deny(needed)
         used.append(live.id)
         return None
 
-    @staticmethod
-    def _deny(t: Tool, held: Sequence[CapabilityToken], needed: str, now: float) -> GateDecision:
-        _, dead = tokens.covering(held, needed, now)
+    def _deny(self, needed: str) -> GateDecision:
+        t = self.t
+        _, dead = tokens.covering(self.held, needed, self.now)
         if dead is not None and dead.revoked:
             reason, why = Reason.CAPABILITY_REVOKED, f"its token {dead.id} was revoked"
         elif dead is not None:
@@ -180,23 +198,23 @@ class ToolGate:
                             token_id=dead.id if dead else None,
                             message=f"tool {t.name!r} needs capability {needed!r}, {why}")
 
-    @staticmethod
-    def _args(t: Tool, call: ToolCall) -> BaseModel | GateDecision:
-        raw: Any = call.arguments
-        if isinstance(raw, str):
-            try:
-                raw = json.loads(raw) if raw.strip() else {}
-            except ValueError:
-                return GateDecision(False, t, reason=Reason.INVALID_ARGS,
-                                    message="arguments are not valid JSON")
-        if not isinstance(raw, dict):
-            return GateDecision(False, t, reason=Reason.INVALID_ARGS,
-                                message="arguments must be an object")
+
+def _args(t: Tool, call: ToolCall) -> BaseModel | GateDecision:
+    raw: Any = call.arguments
+    if isinstance(raw, str):
         try:
-            return t.args_model.model_validate(raw)
-        except ValidationError as exc:
-            detail = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
-            )
+            raw = json.loads(raw) if raw.strip() else {}
+        except ValueError:
             return GateDecision(False, t, reason=Reason.INVALID_ARGS,
-                                message=f"invalid arguments: {detail}")
+                                message="arguments are not valid JSON")
+    if not isinstance(raw, dict):
+        return GateDecision(False, t, reason=Reason.INVALID_ARGS,
+                            message="arguments must be an object")
+    try:
+        return t.args_model.model_validate(raw)
+    except ValidationError as exc:
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
+        )
+        return GateDecision(False, t, reason=Reason.INVALID_ARGS,
+                            message=f"invalid arguments: {detail}")
