@@ -36,6 +36,16 @@ def test_with_no_arguments_it_runs_the_research_tree_on_the_scripted_provider(tm
     assert (tmp_path / "real_model.db").exists()
 
 
+def _read(text: str) -> str:
+    """What a model reads in a labelled untrusted block: the data (the tags checked)."""
+    if not text.startswith("<untrusted-data "):
+        return text
+    head, _, rest = text.partition("\n")
+    data, _, tail = rest.rpartition("\n")
+    assert tail == "</untrusted-data>" and 'note="' in head
+    return data
+
+
 def _neutral(body: dict[str, Any]) -> st.ModelRequest:
     """A Chat Completions request body back into the neutral request a policy reads."""
     names: dict[str, str] = {}
@@ -49,11 +59,11 @@ def _neutral(body: dict[str, Any]) -> st.ModelRequest:
             messages.append(st.ModelMessage(role="assistant", content=m["content"] or "",
                                             tool_calls=calls))
         elif m["role"] == "tool":
-            messages.append(st.ModelMessage(role="tool", content=m["content"],
+            messages.append(st.ModelMessage(role="tool", content=_read(m["content"]),
                                             tool_call_id=m["tool_call_id"],
                                             name=names.get(m["tool_call_id"])))
         else:
-            messages.append(st.ModelMessage(role=m["role"], content=m["content"]))
+            messages.append(st.ModelMessage(role=m["role"], content=_read(m["content"])))
     task = next(m.content for m in messages if m.role == "user")
     return st.ModelRequest(session_id="wire", role="root" if task.startswith("Survey") else
                            "researcher", model=body["model"], messages=tuple(messages))

@@ -264,12 +264,12 @@ class ModelTurn:
 
     def result_in(
         self, tx: Tx, rec: ToolCallRecord, ok: bool, value: Any, rest: list[PendingCall],
-        reason: str | None = None, *, provenance: str = "tool",
+        reason: str | None = None, *, provenance: str = "tool", children: list[str] | None = None,
     ) -> None:
         """Write a call's result and move the turn on: the next call's checkpoint (and,
         when safe, its intent), or the session's next model_run."""
         write_tool_result(tx, rec, ok, value, job_id=self.job_id, reason=reason,
-                          source=provenance)
+                          source=provenance, children=children)
         if rest:
             self._early_intent(tx, rest[0])
             tx.checkpoint(self.sid, open_tool_calls=[c.rec.id for c in rest],
