@@ -57,12 +57,14 @@ def issue(
     """Issue one token per ``(capability, derived_from, expires_at)`` to ``session_id``
     and record them in one ``FR-EVT-SESS-CAPABILITY-ISSUED`` event (none: no event)."""
     root_id = tx.session(session_id).root_id
+    m = tx.m
+    start = m.capability_token.select().where(m.capability_token.session_id == session_id).count()
     made = []
-    for capability, derived_from, expires_at in grants:
+    for seq, (capability, derived_from, expires_at) in enumerate(grants, start):
         row = dict(id=new_id("tok"), session_id=session_id, root_id=root_id,
                    capability=capability, derived_from=derived_from, expires_at=expires_at,
                    revoked=False, revoked_reason=None, created_at=tx.now)
-        tx.m.capability_token.insert(**row).execute()
+        m.capability_token.insert(**row, seq=seq).execute()
         made.append(CapabilityToken(**row))  # type: ignore[arg-type]
     if made:
         tx.event("FR-EVT-SESS-CAPABILITY-ISSUED", session_id, None, {"tokens": [
@@ -75,7 +77,7 @@ def tokens_of(tx: Tx, session_id: str) -> list[CapabilityToken]:
     """Every token issued to ``session_id`` (live or not), in issue order."""
     m = tx.m
     q = m.capability_token.select().where(m.capability_token.session_id == session_id)
-    return [_token(r) for r in q.order_by(m.capability_token.created_at, m.capability_token.id)]
+    return [_token(r) for r in q.order_by(m.capability_token.created_at, m.capability_token.seq)]
 
 
 def read_tokens(
@@ -88,7 +90,7 @@ def read_tokens(
             q = q.where(m.capability_token.session_id.in_(list(session_ids)))
         if token_id is not None:
             q = q.where(m.capability_token.id == token_id)
-        return [_token(r) for r in q.order_by(m.capability_token.created_at, m.capability_token.id)]
+        return [_token(r) for r in q.order_by(m.capability_token.created_at, m.capability_token.seq)]
 
 
 def revoke(tx: Tx, token_id: str, reason: str) -> list[CapabilityToken]:

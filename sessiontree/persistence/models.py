@@ -232,6 +232,7 @@ class CapabilityTokenRow(_Base):
     revoked = pw.BooleanField(default=False)
     revoked_reason = pw.TextField(null=True)
     created_at = pw.FloatField()
+    seq = pw.IntegerField(default=0)  # issue order within the session
 
     class Meta:
         without_rowid = True
