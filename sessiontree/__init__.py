@@ -30,6 +30,7 @@ from sessiontree._runtime import Runtime
 from sessiontree._states import JobState, SessionState, ToolCallState
 from sessiontree._version import __version__ as __version__
 from sessiontree._views import (
+    CapabilityTokenInfo,
     EventInfo,
     JobInfo,
     MailboxPost,
@@ -99,6 +100,7 @@ __all__ = [
     "ScriptedProvider",
     "SessionAnnounceBack",
     "SessionInfo",
+    "CapabilityTokenInfo",
     "SessionNode",
     "SessionSpawnRequest",
     "SessionSpawnResponse",
