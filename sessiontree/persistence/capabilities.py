@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from sessiontree._errors import InvalidInput
@@ -57,14 +58,15 @@ def issue(
     """Issue one token per ``(capability, derived_from, expires_at)`` to ``session_id``
     and record them in one ``FR-EVT-SESS-CAPABILITY-ISSUED`` event (none: no event)."""
     root_id = tx.session(session_id).root_id
-    m = tx.m
-    start = m.capability_token.select().where(m.capability_token.session_id == session_id).count()
+    # plain SQL: this runs in every spawn's transaction
+    (start,) = tx._exec('SELECT COUNT(*) FROM "capability_token" WHERE "session_id" = ?',
+                        (session_id,)).fetchone()
     made = []
     for seq, (capability, derived_from, expires_at) in enumerate(grants, start):
         row = dict(id=new_id("tok"), session_id=session_id, root_id=root_id,
                    capability=capability, derived_from=derived_from, expires_at=expires_at,
                    revoked=False, revoked_reason=None, created_at=tx.now)
-        m.capability_token.insert(**row, seq=seq).execute()
+        tx._insert("capability_token", row | {"seq": seq})
         made.append(CapabilityToken(**row))  # type: ignore[arg-type]
     if made:
         tx.event("FR-EVT-SESS-CAPABILITY-ISSUED", session_id, None, {"tokens": [
@@ -73,21 +75,27 @@ def issue(
     return made
 
 
+_BY_SESSION = 'SELECT * FROM "capability_token" WHERE "session_id" = ? ORDER BY "created_at", "seq"'
+
+
 def tokens_of(tx: Tx, session_id: str) -> list[CapabilityToken]:
     """Every token issued to ``session_id`` (live or not), in issue order."""
-    m = tx.m
-    q = m.capability_token.select().where(m.capability_token.session_id == session_id)
-    return [_token(r) for r in q.order_by(m.capability_token.created_at, m.capability_token.seq)]
+    cur = tx._exec(_BY_SESSION, (session_id,))
+    names = [d[0] for d in cur.description]
+    return [_token(SimpleNamespace(**dict(zip(names, r, strict=True)))) for r in cur.fetchall()]
 
 
 def read_tokens(
     store: Store, *, session_ids: Iterable[str] | None = None, token_id: str | None = None,
 ) -> list[CapabilityToken]:
     """Tokens as stored (live or not): of some sessions, one token, or all."""
+    ids = None if session_ids is None else list(session_ids)
+    if ids is not None and len(ids) == 1 and token_id is None:  # the gate's read, each call
+        return [_token(r) for r in store._rows(_BY_SESSION, (ids[0],))]
     with store._reading() as m:
         q = m.capability_token.select()
-        if session_ids is not None:
-            q = q.where(m.capability_token.session_id.in_(list(session_ids)))
+        if ids is not None:
+            q = q.where(m.capability_token.session_id.in_(ids))
         if token_id is not None:
             q = q.where(m.capability_token.id == token_id)
         return [_token(r) for r in q.order_by(m.capability_token.created_at, m.capability_token.seq)]
