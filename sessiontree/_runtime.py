@@ -30,7 +30,7 @@ from sessiontree._limits import Limits, RestartType, Strategy
 from sessiontree._messages import SessionSpawnRequest, SessionSpawnResponse
 from sessiontree._reads import RuntimeReads
 from sessiontree._reasons import Reason
-from sessiontree._security import RuntimeSecurity, check_capabilities, check_providers, issue_root
+from sessiontree._security import RuntimeSecurity, check_grants, issue_root
 from sessiontree._states import SessionState
 from sessiontree.actors.context import FaultHook, RuntimeContext
 from sessiontree.actors.ending import end_session
@@ -320,9 +320,7 @@ class Runtime(RuntimeReads, RuntimeSecurity):
                 f"a cost budget needs a price for model {model!r} of provider {provider!r}; "
                 "give the provider one (prices=...) or budget tokens instead",
                 reason=Reason.COST_UNKNOWN, provider=provider, model=model)
-        caps, consent_to = check_capabilities(capabilities), check_providers(consent)
-        if not isinstance(capabilities_expire_at, int | float | None):
-            raise InvalidInput("capabilities_expire_at must be a clock time (float)")
+        caps, consent_to = check_grants(capabilities, capabilities_expire_at, consent)
         if max_children is not None and (not isinstance(max_children, int) or max_children < 0):
             raise InvalidInput("max_children must be an int >= 0")
         if restart not in (None, "permanent", "transient", "temporary"):

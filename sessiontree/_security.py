@@ -20,23 +20,22 @@ from sessiontree.persistence.tx import Tx
 from sessiontree.supervision import consent
 
 
-def check_capabilities(capabilities: Iterable[str]) -> tuple[str, ...]:
-    """The host's capabilities for a root, checked: non-empty strings, no duplicates."""
-    if isinstance(capabilities, str):
-        raise InvalidInput("capabilities must be a list of strings, not one string")
-    caps = tuple(dict.fromkeys(capabilities))
+def check_grants(
+    capabilities: Iterable[str], expire_at: Any, consent_to: Iterable[str],
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What the host gives a root, checked: capabilities (non-empty strings, no
+    duplicates), their expiry (a clock time or None) and the providers consented to.
+    Raises :class:`InvalidInput`."""
+    if isinstance(capabilities, str) or isinstance(consent_to, str):
+        raise InvalidInput("capabilities and consent are lists of strings, not one string")
+    caps, names = tuple(dict.fromkeys(capabilities)), tuple(dict.fromkeys(consent_to))
     if not all(isinstance(c, str) and c.strip() and len(c) <= 4096 for c in caps):
         raise InvalidInput("capabilities must be non-empty strings")
-    return caps
-
-
-def check_providers(providers: Iterable[str]) -> tuple[str, ...]:
-    if isinstance(providers, str):
-        raise InvalidInput("consent must be a list of provider names, not one string")
-    names = tuple(dict.fromkeys(providers))
     if not all(isinstance(p, str) and p for p in names):
         raise InvalidInput("consent must name providers (non-empty strings)")
-    return names
+    if not isinstance(expire_at, int | float | None) or isinstance(expire_at, bool):
+        raise InvalidInput("capabilities_expire_at must be a clock time (float) or None")
+    return caps, names
 
 
 def issue_root(
