@@ -192,7 +192,9 @@ def cmd_recover(args: argparse.Namespace) -> int:
             print(line)
             if held:
                 for sid, state, calls in _held(rt._store, final):
-                    print(f"  {sid} is {state}" + "".join(
+                    consent = (f"; decide with: sessiontree consent grant|deny --db {args.db} "
+                               f"{sid}") if state == "awaiting_consent" else ""
+                    print(f"  {sid} is {state}{consent}" + "".join(
                         f"; decide with: sessiontree resolve --db {args.db} --call {c} "
                         "--done|--failed" for c in calls))
         return code

@@ -97,7 +97,8 @@ def _wait(ctx: ToolContext, args: WaitForChildrenArgs) -> WaitForChildren:
 
 SPAWN_SESSION = Tool(
     name="spawn_session",
-    description="Start a child session with a role and a task; returns its id.",
+    description="Start a child session with a role and a task; returns its id and the "
+    "capabilities it was granted (what you asked for, within what you hold) and dropped.",
     args_model=SpawnSessionArgs,
     fn=_spawn,
     effect=EffectClass.IDEMPOTENT,
