@@ -308,7 +308,10 @@ def test_an_expired_token_is_not_offered_and_its_call_is_denied(tmp_path: Path) 
         assert rt.wait(sid, timeout=WAIT).state == "completed"
         (tok,) = rt.capability_tokens(sid)
         (denied,) = payloads(rt, sid, "FR-EVT-SESS-TOOL-DENIED")
+        (expired,) = payloads(rt, sid, "FR-EVT-SESS-CAPABILITY-EXPIRED")
         assert rt.session(sid).capabilities == ()  # effective: nothing live
+        assert expired == {"token_id": tok.id, "capability": "tool:note",
+                           "expires_at": tok.expires_at, "call_id": denied["call_id"]}
     assert len(ran) == 1
     assert offered == [["note"], [], []]
     assert (denied["reason"], denied["token_id"]) == ("capability_expired", tok.id)

@@ -26,6 +26,7 @@ from sessiontree.actors.context import RuntimeContext
 from sessiontree.actors.ending import end_session
 from sessiontree.actors.journal import write_tool_result
 from sessiontree.actors.waiting import HELD, WAITING, hold_for_operator, wait_for_children
+from sessiontree.persistence import capabilities
 from sessiontree.persistence.records import SessionRecord, ToolCallRecord
 from sessiontree.persistence.tx import JobFenced, Tx
 from sessiontree.providers.base import ModelMessage, ModelReply, ModelRequest, ProviderError, ToolCall
@@ -290,6 +291,8 @@ class ModelTurn:
                         "call_id": rec.id, "tool": rec.tool, "reason": reason or "",
                         "detail": denied.message, "capability": denied.capability,
                         "token_id": denied.token_id})
+                    if denied.expired is not None:
+                        capabilities.note_expired(tx, denied.expired, rec.id)
                 self.result_in(tx, rec, ok, value, rest, reason)
         except JobFenced:
             for nxt in rest[:1]:

@@ -130,6 +130,14 @@ def revoke(tx: Tx, token_id: str, reason: str) -> list[CapabilityToken]:
     return done
 
 
+def note_expired(tx: Tx, token: CapabilityToken, call_id: str) -> None:
+    """Record that a gate decision found ``token`` expired (``FR-EVT-SESS-CAPABILITY-
+    EXPIRED``, on its session, with the call it was needed for)."""
+    tx.event("FR-EVT-SESS-CAPABILITY-EXPIRED", token.session_id, None, {
+        "token_id": token.id, "capability": token.capability,
+        "expires_at": token.expires_at or 0.0, "call_id": call_id})
+
+
 # -- consent ------------------------------------------------------------------------------
 def consent_in(tx: Tx, root_id: str, provider: str) -> str | None:
     """The tree's consent state for ``provider``: granted, denied, revoked or None."""

@@ -97,6 +97,13 @@ class CapabilityRevoked(_Payload):
     cascade_from: str | None = None
 
 
+class CapabilityExpired(_Payload):
+    token_id: str
+    capability: str
+    expires_at: float
+    call_id: str  # the call the gate denied because of it
+
+
 class ConsentRequested(_Payload):
     provider: str
     root_id: str
@@ -291,6 +298,7 @@ EVENT_SCHEMAS: dict[str, type[_Payload]] = {
     "FR-EVT-SESS-TOOL-DENIED": SessToolDenied,
     "FR-EVT-SESS-CAPABILITY-ISSUED": CapabilityIssued,
     "FR-EVT-SESS-CAPABILITY-REVOKED": CapabilityRevoked,
+    "FR-EVT-SESS-CAPABILITY-EXPIRED": CapabilityExpired,
     "FR-EVT-SESS-CONSENT-REQUESTED": ConsentRequested,
     "FR-EVT-SESS-CONSENT-GRANTED": ConsentDecided,
     "FR-EVT-SESS-CONSENT-DENIED": ConsentDecided,

@@ -81,6 +81,7 @@ class GateDecision:
     message: str = ""
     capability: str | None = None  # what the call needed
     token_id: str | None = None  # a denial: the expired/revoked token that would have covered
+    expired: CapabilityToken | None = None  # that token, when it expired (not revoked)
 
     @property
     def args(self) -> BaseModel | None:
@@ -196,6 +197,7 @@ class _Judge:
             reason, why = Reason.CAPABILITY_DENIED, "which this session does not hold"
         return GateDecision(False, t, reason=reason, capability=needed,
                             token_id=dead.id if dead else None,
+                            expired=dead if reason is Reason.CAPABILITY_EXPIRED else None,
                             message=f"tool {t.name!r} needs capability {needed!r}, {why}")
 
 
