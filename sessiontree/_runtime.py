@@ -34,7 +34,7 @@ from sessiontree._security import RuntimeSecurity, check_grants, issue_root
 from sessiontree._states import SessionState
 from sessiontree.actors.context import FaultHook, RuntimeContext
 from sessiontree.actors.ending import end_session
-from sessiontree.persistence import lease
+from sessiontree.persistence import capabilities, lease
 from sessiontree.persistence.engine import open_store
 from sessiontree.persistence.records import CommitSummary
 from sessiontree.persistence.store import Store
@@ -133,6 +133,7 @@ class Runtime(RuntimeReads, RuntimeSecurity):
                 rt.register_tool(t)
             if setup is not None:
                 setup(rt)
+            capabilities.backfill(st)  # a store from before tokens: its sessions' grants
             rt.recovery = recover(st)
             ctx.workspaces.reconcile()  # worktrees a dead host left half made or unremoved
             rt._start()

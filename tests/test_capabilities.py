@@ -316,3 +316,28 @@ def test_an_expired_token_is_not_offered_and_its_call_is_denied(tmp_path: Path) 
     assert offered == [["note"], [], []]
     assert (denied["reason"], denied["token_id"]) == ("capability_expired", tok.id)
     assert not tok.live and not tok.revoked
+
+
+def test_a_store_from_before_tokens_gets_its_live_sessions_grants_as_tokens(db_path: Path) -> None:
+    from sessiontree.persistence import open_store
+
+    def policy(turn: st.ScriptTurn) -> st.ModelReply:
+        if turn.role != "root":
+            return st.reply("child done")
+        if turn.turn == 0:
+            return st.reply("", st.call("spawn_session", role="c", task="c",
+                                        capabilities=["session.spawn"]))
+        return st.reply("", st.call("wait_for_children")) if turn.turn == 1 else st.reply("done")
+
+    with st.Runtime.open(db_path, providers=[st.ScriptedProvider(policy)]) as rt:
+        root = rt.create_session("r", capabilities=["session.spawn", "tool:x"], start=False)
+    store = open_store(db_path)  # as an older sessiontree left it: no token rows
+    store.execute_raw_for_tests('DELETE FROM "capability_token"')
+    store.close()
+    with st.Runtime.open(db_path, providers=[st.ScriptedProvider(policy)]) as rt:
+        assert [t.capability for t in rt.capability_tokens(root)] == ["session.spawn", "tool:x"]
+        rt.enqueue(root)
+        assert rt.wait(root, timeout=WAIT).state == "completed"
+        (child,) = rt.children(root)
+        (derived,) = rt.capability_tokens(child.id)
+        assert derived.derived_from == rt.capability_tokens(root)[0].id

@@ -12,6 +12,7 @@ whoever decides compares it with the clock.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -136,6 +137,27 @@ def note_expired(tx: Tx, token: CapabilityToken, call_id: str) -> None:
     tx.event("FR-EVT-SESS-CAPABILITY-EXPIRED", token.session_id, None, {
         "token_id": token.id, "capability": token.capability,
         "expires_at": token.expires_at or 0.0, "call_id": call_id})
+
+
+def backfill(store: Store) -> int:
+    """Issue tokens to live sessions of a store written before tokens existed: each gets
+    one per capability its row lists, derived from its parent's token that covers it
+    exactly (parents first). Sessions that already have tokens are left alone. Returns
+    how many sessions it issued to (0 on any store this version wrote)."""
+    rows = store._rows(
+        'SELECT "id", "capabilities" FROM "session" WHERE "capabilities" != \'[]\' AND "state" '
+        'NOT IN (\'completed\', \'failed\', \'cancelled\') AND "id" NOT IN '
+        '(SELECT "session_id" FROM "capability_token") ORDER BY "depth", "created_at"')
+    if not rows:
+        return 0
+    with store.transaction() as tx:
+        for row in rows:
+            parent_id = tx.session(row.id).parent_id
+            held = {t.capability: t for t in tokens_of(tx, parent_id)} if parent_id else {}
+            issue(tx, row.id, [(c, held[c].id if c in held else None,
+                                held[c].expires_at if c in held else None)
+                               for c in json.loads(row.capabilities)])
+    return len(rows)
 
 
 # -- consent ------------------------------------------------------------------------------
