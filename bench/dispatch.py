@@ -80,7 +80,9 @@ def runs_per_second(directory: Path, sessions: int, turns: int) -> float:
 
     with st.Runtime.open(directory / f"runs-{turns}.db", providers=[st.ScriptedProvider(policy)],
                          tools=[noop]) as rt:
-        ids = [rt.create_session("t", start=False) for _ in range(sessions)]
+        # deny by default: the noop tool needs tool:noop (older trees ignore the grant)
+        ids = [rt.create_session("t", capabilities=["tool:noop"], start=False)
+               for _ in range(sessions)]
         done, stop = _until_completed(rt, sessions)
         started = time.perf_counter()
         for sid in ids:

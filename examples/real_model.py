@@ -88,6 +88,9 @@ def run(
             tree.root_task(children), role="root", system=system, budget=budget,
             capabilities=["session.spawn", "fs.read", "fs.write"], workspace=ws,
             max_children=children, meta={"demo": "real_model"},
+            # running this script with --provider is the consent to send the tree's
+            # prompts there (a local server needs none; a cloud one would wait for it)
+            consent=[provider.name],
         )
         echo(f"root {root} on {provider.name} in {db}, workspace {ws}")
         return rt.wait(root)

@@ -33,6 +33,7 @@ from sessiontree._runtime import Runtime
 from sessiontree._states import JobState, SessionState, ToolCallState
 from sessiontree._version import __version__ as __version__
 from sessiontree._views import (
+    CapabilityTokenInfo,
     EventInfo,
     JobInfo,
     MailboxPost,
@@ -70,6 +71,7 @@ __all__ = [
     "Budget",
     "CancelToken",
     "Cancelled",
+    "CapabilityTokenInfo",
     "CorruptStore",
     "EffectClass",
     "EventInfo",

@@ -45,6 +45,8 @@ class SessionSpawnResponse(_Msg):
     reason: Reason | None = None
     detail: str = ""
     budget: Budget | None = None
+    granted: tuple[str, ...] = ()  # the child's capabilities: what it asked for, narrowed
+    dropped: tuple[str, ...] = ()  # asked for and not held by the parent: refused
 
 
 class SessionAnnounceBack(_Msg):

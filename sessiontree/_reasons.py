@@ -58,7 +58,16 @@ class Reason(StrEnum):
     PROVIDER_MALFORMED_REPLY = "provider_malformed_reply"
     PROVIDER_RETRIES_EXHAUSTED = "provider_retries_exhausted"
     COST_UNKNOWN = "cost_unknown"
-    # tools
+    # tools, capabilities and consent
+    CAPABILITY_EXPIRED = "capability_expired"
+    CAPABILITY_REVOKED = "capability_revoked"
+    SESSION_NOT_RUNNING = "session_not_running"
+    NO_CHILDREN = "no_children"
+    REVOKED_BY_HOST = "revoked_by_host"
+    REVOKED_BY_OPERATOR = "revoked_by_operator"
+    CONSENT_REQUIRED = "consent_required"
+    CONSENT_GRANTED = "consent_granted"
+    CONSENT_DENIED = "consent_denied"
     UNKNOWN_TOOL = "unknown_tool"
     INVALID_ARGS = "invalid_args"
     TOOL_ERROR = "tool_error"

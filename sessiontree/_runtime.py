@@ -74,10 +74,11 @@ from sessiontree._limits import Limits, RestartType, Strategy
 from sessiontree._messages import SessionSpawnRequest, SessionSpawnResponse
 from sessiontree._reads import RuntimeReads
 from sessiontree._reasons import Reason
+from sessiontree._security import RuntimeSecurity, check_grants, issue_root
 from sessiontree._states import SessionState
 from sessiontree.actors.context import FaultHook, RuntimeContext
 from sessiontree.actors.ending import end_session
-from sessiontree.persistence import lease
+from sessiontree.persistence import capabilities, lease
 from sessiontree.persistence.engine import open_store
 from sessiontree.persistence.heartbeat import Heartbeat
 from sessiontree.persistence.records import CommitSummary
@@ -115,7 +116,7 @@ _DIED = ("the runtime's scheduler is no longer running (stopped from outside ses
          "close this runtime and open the store again: recovery resumes what was in flight")
 
 
-class Runtime(RuntimeReads):
+class Runtime(RuntimeReads, RuntimeSecurity):
     """A running sessiontree: one store, one SchedulerActor, its session actors."""
 
     def __init__(self, store: Store, ctx: RuntimeContext, owner_id: str, lease_ttl: float):
@@ -176,7 +177,7 @@ class Runtime(RuntimeReads):
         registry = ToolRegistry(BUILTIN_TOOLS)
         ctx = RuntimeContext(
             store=st, limits=limits or Limits(), clock=clock, tools=registry,
-            gate=ToolGate(registry), fault_hook=fault_hook,
+            gate=ToolGate(registry, st, clock), fault_hook=fault_hook,
         )
         for t in workspace_tools(ctx.workspaces):  # read_file, write_file, ... (tools.files)
             registry.register(t)
@@ -190,6 +191,7 @@ class Runtime(RuntimeReads):
                 rt.register_tool(t)
             if setup is not None:
                 setup(rt)
+            capabilities.backfill(st)  # a store from before tokens: its sessions' grants
             rt.recovery = recover(st)
             ctx.workspaces.reconcile()  # worktrees a dead host left half made or unremoved
             rt._start()
@@ -350,6 +352,8 @@ class Runtime(RuntimeReads):
         model: str = "default",
         budget: Budget | dict[str, Any] | None = None,
         capabilities: Iterable[str] = (),
+        capabilities_expire_at: float | None = None,
+        consent: Iterable[str] = (),
         workspace: str | Path | None = None,
         workspace_mode: str | None = None,
         system: str | None = None,
@@ -365,6 +369,9 @@ class Runtime(RuntimeReads):
         ``"locked"`` (the default: sessions share it under path leases) or
         ``"worktree"`` (the directory's git repository; the session gets its own
         worktree on branch ``sessiontree/<session-id>``, made before its first run).
+        ``capabilities`` are the root's tokens (expiring at ``capabilities_expire_at``,
+        a clock time, if given): what the tree may ever hold. ``consent`` names cloud
+        providers the tree may use without asking (see :meth:`grant_consent`).
         Returns the session id. Raises :class:`InvalidInput` for bad arguments (among
         them ``capabilities`` given as one ``str``, ``meta`` that is not a JSON object,
         a budget that cannot fund a single model run: fewer tokens than
@@ -395,7 +402,8 @@ class Runtime(RuntimeReads):
                 "give the provider one (prices=...) or budget tokens instead",
                 reason=Reason.COST_UNKNOWN, provider=provider, model=model)
         check_fundable(budget_v, self._ctx.limits)
-        caps = check_capabilities(capabilities)
+        caps, consent_to = check_grants(check_capabilities(capabilities),
+                                        capabilities_expire_at, consent)
         meta = check_meta(meta)
         if max_children is not None and (
                 type(max_children) is not int or max_children < 0):
@@ -418,6 +426,7 @@ class Runtime(RuntimeReads):
                 child_strategy=child_strategy or self._ctx.limits.default_strategy,
                 system=system, task=task, meta=meta, enqueue=start and not own_tree,
             )
+            issue_root(tx, session.id, caps, capabilities_expire_at, consent_to)
             if plan is not None:
                 workspaces.bind_root(tx, session.id, plan)
         if own_tree:  # its worktree exists before its first run is queued

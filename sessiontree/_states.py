@@ -49,7 +49,8 @@ _ENDINGS = {S.FAILED, S.CANCELLED}
 
 TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
     S.CREATED: frozenset({S.QUEUED, S.PAUSED} | _ENDINGS),
-    S.QUEUED: frozenset({S.RUNNING, S.PAUSED} | _ENDINGS),
+    # queued -> awaiting_consent: a cloud provider's run met no consent at dispatch
+    S.QUEUED: frozenset({S.RUNNING, S.PAUSED, S.AWAITING_CONSENT} | _ENDINGS),
     # running -> queued: the turn asked for tools and its next model_run is queued, or
     # the job was restarted/recovered. running -> completed: the model gave its answer.
     S.RUNNING: frozenset(

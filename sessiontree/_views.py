@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from sessiontree._budget import Budget, Usage
 from sessiontree._states import JobState, SessionState, ToolCallState
+from sessiontree.persistence.capabilities import CapabilityToken, read_tokens
 from sessiontree.persistence.records import (
     EventRecord,
     JobRecord,
@@ -32,7 +33,9 @@ class SessionInfo(_View):
     children's subtrees spent plus ``carved``, the budget its live children hold
     (carved out of this session's, returned unused when they end); ``summary`` is its
     final answer once it completed (``None`` before, and for sessions that failed);
-    ``meta`` is what the host gave at creation."""
+    ``meta`` is what the host gave at creation. ``capabilities`` are its effective
+    capabilities now (its live tokens: not revoked, not expired); ``capability_token_ids``
+    every token it was issued (see :meth:`Runtime.capability_tokens`)."""
 
     id: str
     parent_id: str | None
@@ -50,6 +53,7 @@ class SessionInfo(_View):
     spawn_count: int
     capabilities: tuple[str, ...]
     workspace: str | None
+    capability_token_ids: tuple[str, ...] = ()
     created_at: float
     ended_at: float | None
     meta: dict[str, Any] = {}
@@ -170,6 +174,8 @@ class EventInfo(_View):
 
 
 def info(store: Store, record: SessionRecord, *, with_summary: bool = True) -> SessionInfo:
+    issued = read_tokens(store, session_ids=[record.id])
+    now = store.clock.now()
     summary = None
     if with_summary and record.summary_hash:
         summary = str(store.artifact_json(record.summary_hash).get("summary", ""))
@@ -188,7 +194,8 @@ def info(store: Store, record: SessionRecord, *, with_summary: bool = True) -> S
         spent=record.usage + record.children_spent + record.carved,
         carved=record.carved,
         spawn_count=record.spawn_count,
-        capabilities=record.capabilities,
+        capabilities=tuple(dict.fromkeys(t.capability for t in issued if t.live(now))),
+        capability_token_ids=tuple(t.id for t in issued),
         workspace=record.workspace,
         created_at=record.created_at,
         ended_at=record.ended_at,
@@ -245,3 +252,28 @@ def event_info(r: EventRecord) -> EventInfo:
     return EventInfo(seq=r.seq, event_id=r.event_id, ts=r.ts, type=r.type,
                      model_session_id=r.model_session_id, root_id=r.root_id, job_id=r.job_id,
                      trace_id=r.trace_id, span_id=r.span_id, payload=r.payload)
+
+
+class CapabilityTokenInfo(_View):
+    """One capability token: the capability (a name, optionally ``:<scope>``), the session
+    it was issued to, the token it was derived from (None: given by the host to a root),
+    when it expires (None: never) and whether it was revoked, and why. ``live`` is
+    whether it counts now (not revoked, not expired)."""
+
+    id: str
+    session_id: str
+    root_id: str
+    capability: str
+    derived_from: str | None
+    expires_at: float | None
+    revoked: bool
+    revoked_reason: str | None
+    created_at: float
+    live: bool
+
+
+def token_info(t: CapabilityToken, now: float) -> CapabilityTokenInfo:
+    return CapabilityTokenInfo(
+        id=t.id, session_id=t.session_id, root_id=t.root_id, capability=t.capability,
+        derived_from=t.derived_from, expires_at=t.expires_at, revoked=t.revoked,
+        revoked_reason=t.revoked_reason, created_at=t.created_at, live=t.live(now))

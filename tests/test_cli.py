@@ -129,6 +129,31 @@ def test_events_json_has_spawn_events_for_each_child_by_model_session_id(
         assert spawn[0]["payload"]["parent_id"] == root["id"]
 
 
+def test_demo_events_name_a_token_or_a_reason_for_every_tool_call_and_one_dropped_capability(
+    demo: tuple[Path, Path, Run],
+) -> None:
+    db, _, _ = demo
+    [root] = tree_json(db)
+    events = [json.loads(line) for line in cli("events", "--db", db, "--json").lines]
+    results = [e["payload"]["call_id"] for e in events if e["type"] == "FR-EVT-SESS-TOOL-RESULT"]
+    decided = {e["payload"]["call_id"]: e for e in events
+               if e["type"] in ("FR-EVT-SESS-TOOL-INTENT", "FR-EVT-SESS-TOOL-DENIED")}
+    assert len(results) == 3 + 1 + 3 * 2  # 3 spawns and a wait; 2 calls per researcher
+    for call_id in results:
+        e = decided[call_id]
+        if e["type"] == "FR-EVT-SESS-TOOL-DENIED":
+            assert e["payload"]["reason"]
+        elif e["payload"]["tool"] == "wait_for_children":  # allowed: the root has children
+            assert e["payload"]["capability"] is None
+        else:
+            assert e["payload"]["token_ids"] and e["payload"]["capability"]
+    accepted = [e["payload"] for e in events if e["type"] == "FR-EVT-SESS-SPAWN-ACCEPTED"]
+    assert [a["dropped"] for a in accepted] == [[demo_module.WEB], [], []]
+    first = next(c for c in root["children"] if c["id"] == accepted[0]["child_id"])
+    run = cli("events", "--db", db, "--session", first["id"], "--type", "FR-EVT-SESS-CAPABILITY")
+    assert "net.http" not in run.out and "fs.read" in run.out
+
+
 def test_events_filters_by_session_and_type_prefix(demo: tuple[Path, Path, Run]) -> None:
     db, _, _ = demo
     [root] = tree_json(db)
@@ -283,7 +308,7 @@ def test_resolve_decides_a_held_call_and_recover_then_finishes_the_session(tmp_p
     crash_after_send = FaultPlan().at("tool.after", tool="send")
     limits = st.Limits(restart=st.RestartPolicy(backoff_initial=0.0))
     with st.Runtime.open(db, setup=setup, limits=limits, fault_hook=crash_after_send) as rt:
-        sid = rt.create_session("notify ops")
+        sid = rt.create_session("notify ops", capabilities=["tool:send"])
         assert rt.wait_state(sid, "awaiting_operator", timeout=30).state == "awaiting_operator"
         [held] = rt.tool_calls(sid, states=["intent"])
 

@@ -16,7 +16,7 @@ import sessiontree
 EXPECTED = sorted([
     "AnthropicProvider", "BackpressurePolicy", "OpenAIProvider", "Price", "PriceTable",
     "RateLimit", "ToolSchemaError", "McpServer", "McpServerError",
-    "Budget", "CancelToken", "Cancelled", "CorruptStore", "EffectClass", "EventInfo",
+    "Budget", "CancelToken", "CapabilityTokenInfo", "Cancelled", "CorruptStore", "EffectClass", "EventInfo",
     "IllegalTransition", "InvalidInput", "JobInfo", "JobState", "Limits", "MailboxPost",
     "MessageInfo", "ModelMessage", "ModelReply", "ModelRequest", "Provider", "ProviderError",
     "Reason", "RecoveryReport", "RestartPolicy", "Runtime", "RuntimeClosed", "SchedulerDied",

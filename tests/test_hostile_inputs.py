@@ -22,6 +22,8 @@ import sessiontree as st
 from sessiontree.testing import Commits, FaultPlan, ManualClock
 
 WAIT = 20.0
+TOOL_CAPS = [f"tool:{name}" for name in  # deny by default: the test tools' capabilities
+             ("lookup", "fragile", "read", "square", "echo", "measure", "strict")]
 FAST_RESTARTS = st.Limits(restart=st.RestartPolicy(backoff_initial=0.0))
 
 
@@ -94,7 +96,7 @@ def test_a_base_exception_from_a_provider_is_its_sessions_crash_not_the_schedule
         return "recovered"
 
     with open_rt(db_path, policy) as rt:
-        sid = rt.create_session("t")
+        sid = rt.create_session("t", capabilities=TOOL_CAPS)
         info = rt.wait(sid, timeout=WAIT)
         assert (info.state, info.summary) == ("completed", "recovered")
         [crash] = payloads(rt, sid, "FR-EVT-SESS-CRASHED")
@@ -132,7 +134,7 @@ def test_a_base_exception_from_a_tool_is_its_sessions_crash_and_the_call_reruns(
         return st.reply("", st.call("lookup", n=7)) if turn.turn == 0 else "recovered"
 
     with open_rt(db_path, policy, tools=[lookup]) as rt:
-        sid = rt.create_session("t")
+        sid = rt.create_session("t", capabilities=TOOL_CAPS)
         assert rt.wait(sid, timeout=WAIT).summary == "recovered"
         assert attempts == [1, 2]
         [crash] = payloads(rt, sid, "FR-EVT-SESS-CRASHED")
@@ -150,7 +152,7 @@ def test_cancelled_raised_when_nothing_was_cancelled_is_a_crash_not_a_wedge(db_p
         return "recovered"
 
     with open_rt(db_path, policy) as rt:
-        sid = rt.create_session("t")
+        sid = rt.create_session("t", capabilities=TOOL_CAPS)
         info = rt.wait(sid, timeout=WAIT)
         assert (info.state, info.summary) == ("completed", "recovered")
         [crash] = payloads(rt, sid, "FR-EVT-SESS-CRASHED")
@@ -174,7 +176,7 @@ def test_a_scheduler_stopped_from_outside_fails_every_call_with_scheduler_died(
                          clock=clock, fault_hook=plan)
     try:
         seen = Commits(rt)
-        sid = rt.create_session("t")
+        sid = rt.create_session("t", capabilities=TOOL_CAPS)
         seen.until(lambda: rt.events(session_id=sid, type_prefix="FR-EVT-SESS-RESTARTED"))
 
         ForeignActor.start().tell("die")
@@ -182,7 +184,7 @@ def test_a_scheduler_stopped_from_outside_fails_every_call_with_scheduler_died(
             rt.wait(sid, timeout=WAIT)  # raised as soon as the scheduler stops
 
         tool = st.tool("noop", NumberArgs, effect="read_only")(lambda ctx, args: None)
-        for call in (lambda: rt.create_session("t"), lambda: rt.cancel(sid), rt.stats,
+        for call in (lambda: rt.create_session("t", capabilities=TOOL_CAPS), lambda: rt.cancel(sid), rt.stats,
                      lambda: rt.session(sid), rt.tree, lambda: rt.messages(sid), rt.events,
                      lambda: rt.wait_state(sid, "completed", timeout=1),
                      lambda: rt.register_tool(tool), lambda: rt.limits):
@@ -223,7 +225,7 @@ def test_a_provider_exception_whose_str_and_repr_raise_is_still_a_supervised_cra
         return "recovered"
 
     with open_rt(db_path, policy) as rt:
-        sid = rt.create_session("t")
+        sid = rt.create_session("t", capabilities=TOOL_CAPS)
         info = rt.wait(sid, timeout=WAIT)
         assert (info.state, info.summary) == ("completed", "recovered")
         [crash] = payloads(rt, sid, "FR-EVT-SESS-CRASHED")
@@ -239,7 +241,7 @@ def test_a_tool_exception_whose_str_and_repr_raise_is_a_failed_call(db_path: Pat
     seen: list[str] = []
     with open_rt(db_path, one_call_then_answer(st.call("fragile", n=1), seen),
                  tools=[fragile]) as rt:
-        sid = rt.create_session("t")
+        sid = rt.create_session("t", capabilities=TOOL_CAPS)
         assert_went_on(rt, sid)
         result = json.loads(seen[0])
         assert (result["error_type"], result["reason"]) == ("Unprintable", "tool_error")
@@ -260,7 +262,7 @@ def test_a_nul_byte_in_a_workspace_path_is_an_error_result(db_path: Path, tmp_pa
         return model(turn)
 
     with open_rt(db_path, policy, tools=[read]) as rt:
-        sid = rt.create_session("t", workspace=tmp_path)
+        sid = rt.create_session("t", workspace=tmp_path, capabilities=TOOL_CAPS)
         assert_went_on(rt, sid)
         assert json.loads(seen[0])["reason"] == "path_refused"  # workspace path safety
         assert provider_calls == [sid, sid, provider_calls[-1]]  # no paid restart
@@ -289,7 +291,7 @@ def test_tool_arguments_nested_100_000_levels_deep_are_an_error_result(
     seen: list[str] = []
     bad = st.ToolCall(name="square", arguments=arguments)
     with open_rt(db_path, one_call_then_answer(bad, seen), tools=[square]) as rt:
-        sid = rt.create_session("t")
+        sid = rt.create_session("t", capabilities=TOOL_CAPS)
         assert_went_on(rt, sid)
         result = json.loads(seen[0])
         assert result["reason"] == "invalid_args"
@@ -301,7 +303,7 @@ def test_a_lone_surrogate_in_a_tool_name_is_an_unknown_tool_result_stored_lossle
 ) -> None:
     seen: list[str] = []
     with open_rt(db_path, one_call_then_answer(st.call("sq\ud800uare", n=2), seen)) as rt:
-        sid = rt.create_session("t")
+        sid = rt.create_session("t", capabilities=TOOL_CAPS)
         assert_went_on(rt, sid)
         assert json.loads(seen[0])["reason"] == "unknown_tool"
         [asked] = [m for m in rt.messages(sid) if m.role == "assistant"][:1]
@@ -319,7 +321,7 @@ def test_a_lone_surrogate_in_tool_arguments_is_stored_and_returned_losslessly(
     text = "caf\ud800e"
     with open_rt(db_path, one_call_then_answer(st.call("echo", text=text), seen),
                  tools=[echo]) as rt:
-        sid = rt.create_session("t")
+        sid = rt.create_session("t", capabilities=TOOL_CAPS)
         assert_went_on(rt, sid)
         assert seen == [text]
         [asked] = [m for m in rt.messages(sid) if m.role == "assistant"][:1]
@@ -339,7 +341,7 @@ def test_a_lone_surrogate_in_a_spawn_role_is_an_invalid_args_result(db_path: Pat
 def test_a_lone_surrogate_in_reply_text_is_stored_losslessly(db_path: Path) -> None:
     text = "done \ud83d without its pair"
     with open_rt(db_path, lambda turn: text) as rt:
-        sid = rt.create_session("t")
+        sid = rt.create_session("t", capabilities=TOOL_CAPS)
         info = rt.wait(sid, timeout=WAIT)
         assert (info.state, info.summary) == ("completed", text)
         assert rt.messages(sid)[-1].body["content"] == text
@@ -359,7 +361,7 @@ def test_a_tool_result_that_is_not_valid_json_is_made_valid_before_the_model_see
     seen: list[str] = []
     with open_rt(db_path, one_call_then_answer(st.call("measure", n=3), seen),
                  tools=[measure]) as rt:
-        sid = rt.create_session("t")
+        sid = rt.create_session("t", capabilities=TOOL_CAPS)
         assert_went_on(rt, sid)
         assert json.loads(seen[0], parse_constant=strict) == {"mean": None, "max": None, "n": 3.0}
 
@@ -375,7 +377,7 @@ def test_a_tools_ordinary_exception_is_a_failed_call_with_its_type_and_message(
     seen: list[str] = []
     with open_rt(db_path, one_call_then_answer(st.call("read", path="missing.md"), seen),
                  tools=[read]) as rt:
-        sid = rt.create_session("t", workspace=tmp_path)
+        sid = rt.create_session("t", workspace=tmp_path, capabilities=TOOL_CAPS)
         assert_went_on(rt, sid)
         result = json.loads(seen[0])
         assert (result["error_type"], result["reason"]) == ("FileNotFoundError", "tool_error")
@@ -398,7 +400,7 @@ def test_a_tool_declared_on_error_crash_crashes_its_session(db_path: Path) -> No
         return st.reply("", st.call("strict", n=1)) if turn.turn == 0 else "recovered"
 
     with open_rt(db_path, policy, tools=[strict]) as rt:
-        sid = rt.create_session("t")
+        sid = rt.create_session("t", capabilities=TOOL_CAPS)
         assert rt.wait(sid, timeout=WAIT).summary == "recovered"
         assert attempts == [1, 2]
         [crash] = payloads(rt, sid, "FR-EVT-SESS-CRASHED")
@@ -487,7 +489,7 @@ def test_an_id_that_cannot_be_one_raises_invalid_input(db_path: Path, call: Any)
 
 def test_verify_store_accepts_a_path_and_refuses_anything_else(db_path: Path) -> None:
     with open_rt(db_path, lambda t: "fine") as rt:
-        rt.wait(rt.create_session("t"), timeout=WAIT)
+        rt.wait(rt.create_session("t", capabilities=TOOL_CAPS), timeout=WAIT)
     for target in (db_path, str(db_path)):
         report = st.verify_store(target)
         assert report.ok and report.messages == 2

@@ -38,6 +38,8 @@ def test_invalid_limits_are_refused_at_construction(kwargs: dict[str, object]) -
 @pytest.mark.parametrize("kwargs", [
     {"budget": {"model_runs": -1}}, {"role": ""}, {"provider": "nope"},
     {"restart": "sometimes"}, {"child_strategy": "all_for_none"}, {"workspace": "/no/such/dir"},
+    {"capabilities": "fs.read"}, {"capabilities": [""]}, {"capabilities": [3]},
+    {"consent": "openai"}, {"consent": [None]}, {"capabilities_expire_at": "soon"},
 ])
 def test_invalid_session_arguments_raise_invalid_input(db_path: Path, kwargs: dict[str, object]) -> None:
     with st.Runtime.open(db_path, providers=[st.ScriptedProvider(lambda t: "x")]) as rt, \
@@ -63,7 +65,7 @@ def test_a_models_bad_tool_call_is_an_error_result_it_sees(
         return st.reply("recovered")
 
     with st.Runtime.open(db_path, providers=[st.ScriptedProvider(policy)], tools=[square]) as rt:
-        sid = rt.create_session("t")
+        sid = rt.create_session("t", capabilities=["tool:square"])
         assert rt.wait(sid, timeout=10).summary == "recovered"
         assert json.loads(seen[0])["reason"] == reason
         after = rt.create_session("the scheduler is still alive")

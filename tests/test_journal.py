@@ -83,7 +83,7 @@ def test_intent_commits_before_the_tool_runs_and_the_result_after(
     rec = Recorder()
     with open_rt(db_path, one_call_policy("note"), rec, [rec.tool("note", effect)],
                  clock=ManualClock()) as rt:
-        sid = rt.create_session("t")
+        sid = rt.create_session("t", capabilities=["tool:note"])
         done = rt.wait(sid, timeout=WAIT)
 
         (call,) = rt.tool_calls(sid)
@@ -112,7 +112,7 @@ def test_every_call_of_a_turn_is_journaled_before_it_runs(
 
     tools = [rec.tool("a", effects[0]), rec.tool("b", effects[1])]
     with open_rt(db_path, policy, rec, tools, clock=ManualClock()) as rt:
-        sid = rt.create_session("t")
+        sid = rt.create_session("t", capabilities=["tool:a", "tool:b"])
         rt.wait(sid, timeout=WAIT)
         assert [(r["tool"], r["journal"], r["attempt"]) for r in rec.runs] == [
             ("a", "intent", 1), ("b", "intent", 1)]
@@ -133,7 +133,7 @@ def test_call_cut_off_before_its_result_reruns_with_the_same_idempotency_key(
     plan = FaultPlan().at("tool.after", times=1, tool="upsert")
     with open_rt(db_path, one_call_policy("upsert"), rec, [rec.tool("upsert", effect)],
                  clock=clock, fault_hook=plan) as rt:
-        sid = rt.create_session("t")
+        sid = rt.create_session("t", capabilities=["tool:upsert"])
         restart_once(rt, clock, sid)
         done = rt.wait(sid, timeout=WAIT)
 
@@ -155,7 +155,7 @@ def hold_side_effect(db_path: Path, rec: Recorder, clock: ManualClock,
     plan = FaultPlan().at("tool.after", times=1, tool="send")
     rt = open_rt(db_path, policy or one_call_policy("send"), rec,
                  [rec.tool("send", "side_effecting")], clock=clock, fault_hook=plan)
-    sid = rt.create_session("t")
+    sid = rt.create_session("t", capabilities=["tool:send"])
     restart_once(rt, clock, sid)
     rt.wait_state(sid, "awaiting_operator", timeout=WAIT)
     return rt, sid
@@ -232,7 +232,7 @@ def test_resolve_refuses_a_call_that_is_not_held(db_path: Path) -> None:
     rec = Recorder()
     with open_rt(db_path, one_call_policy("send"), rec, [rec.tool("send", "side_effecting")],
                  clock=ManualClock()) as rt:
-        sid = rt.create_session("t")
+        sid = rt.create_session("t", capabilities=["tool:send"])
         rt.wait(sid, timeout=WAIT)
         (call,) = rt.tool_calls(sid)
 
@@ -265,7 +265,7 @@ def test_tool_error_is_a_result_for_the_model_not_a_crash(db_path: Path) -> None
 
     rec = Recorder()
     with open_rt(db_path, one_call_policy("flaky"), rec, [flaky], clock=ManualClock()) as rt:
-        sid = rt.create_session("t")
+        sid = rt.create_session("t", capabilities=["tool:flaky"])
         done = rt.wait(sid, timeout=WAIT)
 
         assert done.state == "completed"

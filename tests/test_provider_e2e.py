@@ -31,6 +31,8 @@ from pydantic import BaseModel
 import sessiontree as st
 from sessiontree.testing import Commits, ManualClock
 
+CLOUD = ["openai", "openai-compatible", "anthropic"]
+"""These tests point cloud adapters at a loopback server: consent is given up front."""
 WAIT = 20.0
 
 
@@ -91,7 +93,7 @@ def test_a_streamed_text_reply_completes_the_session_with_the_providers_usage_pr
     server.push(dialect.text("Hello there", 20, 5))
     provider = dialect.make(server.url)
     with st.Runtime.open(db_path, providers=[provider]) as rt:
-        sid = rt.create_session("say hello", system="Be brief.", budget=st.Budget(cost=1.0))
+        sid = rt.create_session("say hello", system="Be brief.", budget=st.Budget(cost=1.0), consent=CLOUD)
         done = rt.wait(sid, timeout=WAIT)
 
     assert (done.state, done.summary) == ("completed", "Hello there")
@@ -115,16 +117,26 @@ def test_a_streamed_text_reply_completes_the_session_with_the_providers_usage_pr
             {"role": "user", "content": [{"type": "text", "text": "say hello"}]}]
 
 
+def _data(call_id: str, text: str) -> str:
+    """The data inside a tool result's labelled untrusted block (asserting the block)."""
+    head, _, rest = text.partition("\n")
+    body, _, tail = rest.rpartition("\n")
+    assert head.startswith('<untrusted-data source="tool" tool=') and f'call_id="{call_id}"' in head
+    assert tail == "</untrusted-data>"
+    return body
+
+
 def _tool_results(dialect: Dialect, seen: Seen) -> list[tuple[str, str, bool]]:
-    """(call id, content, is_error) of each tool result the request sent back."""
+    """(call id, data, is_error) of each tool result the request sent back."""
     if dialect.name == "openai":
-        return [(m["tool_call_id"], m["content"], False)
+        return [(m["tool_call_id"], _data(m["tool_call_id"], m["content"]), False)
                 for m in seen.body["messages"] if m["role"] == "tool"]
     out = []
     for m in seen.body["messages"]:
         for block in m["content"] if m["role"] == "user" else ():
             if block["type"] == "tool_result":
-                out.append((block["tool_use_id"], block["content"], block.get("is_error", False)))
+                out.append((block["tool_use_id"], _data(block["tool_use_id"], block["content"]),
+                            block.get("is_error", False)))
     return out
 
 
@@ -144,7 +156,7 @@ def test_several_tool_calls_in_one_reply_run_and_their_results_go_back_paired_by
                               ("call_b", "lookup", '{"key": "b"}')),
                 dialect.text("a and b looked up"))
     with st.Runtime.open(db_path, providers=[dialect.make(server.url)], tools=[lookup]) as rt:
-        sid = rt.create_session("look up a and b", capabilities=["kb.read"])
+        sid = rt.create_session("look up a and b", capabilities=["kb.read"], consent=CLOUD)
         done = rt.wait(sid, timeout=WAIT)
         roles = [m.role for m in rt.messages(sid)]
 
@@ -175,7 +187,7 @@ def test_malformed_tool_calls_become_error_results_the_model_sees_and_the_sessio
                               ("", "lookup", '{"key": "z"}')),       # no tool call id
                 dialect.text("I will try again"))
     with st.Runtime.open(db_path, providers=[dialect.make(server.url)], tools=[lookup]) as rt:
-        sid = rt.create_session("look up z", capabilities=["kb.read"])
+        sid = rt.create_session("look up z", capabilities=["kb.read"], consent=CLOUD)
         done = rt.wait(sid, timeout=WAIT)
         tool_events = events(rt, sid, "FR-EVT-SESS-TOOL-RESULT")
 
@@ -201,13 +213,13 @@ def test_a_429_with_retry_after_cools_the_provider_down_then_the_run_succeeds(
                 dialect.text("first"), dialect.text("second"))
     with st.Runtime.open(db_path, providers=[dialect.make(server.url)], clock=clock) as rt:
         seen = Commits(rt)
-        sid = rt.create_session("one")
+        sid = rt.create_session("one", consent=CLOUD)
         (cool,) = seen.until(lambda: events(rt, sid, "FR-EVT-SESS-SCHED-COOLDOWN"))
         assert (cool["status"], cool["retry_after"], cool["reason"]) == (
             429, 7.0, "provider_rate_limited")
         assert cool["until"] == clock.now() + 7.0
         assert cool["concurrency"] == 4  # the default limit of 8, halved
-        other = rt.create_session("two")  # the cool-down holds every run of the provider
+        other = rt.create_session("two", consent=CLOUD)  # the cool-down holds every run of the provider
         rt.stats()  # a barrier: the scheduler has tried to dispatch it
         assert events(rt, other, "FR-EVT-SESS-SCHED-THROTTLED") == [{"limit": "provider_cooldown"}]
         clock.advance(6.9)
@@ -232,7 +244,7 @@ def test_a_cancel_mid_stream_closes_the_stream_and_charges_what_was_received(
     server.push(dialect.text("Hello there, a long answer", hold_after=3))
     provider = dialect.make(server.url)
     with st.Runtime.open(db_path, providers=[provider]) as rt:
-        sid = rt.create_session("talk")
+        sid = rt.create_session("talk", consent=CLOUD)
         assert server.held.wait(WAIT)
         rt.cancel(sid)
         assert rt.session(sid).state == "cancelled"
@@ -251,7 +263,7 @@ def test_a_401_fails_the_session_with_provider_auth_and_is_not_retried(
 ) -> None:
     server.push(error(401, dialect.e401))
     with st.Runtime.open(db_path, providers=[dialect.make(server.url)]) as rt:
-        sid = rt.create_session("hello")
+        sid = rt.create_session("hello", consent=CLOUD)
         done = rt.wait(sid, timeout=WAIT)
         failed = events(rt, sid, "FR-EVT-SESS-SCHED-FAILED")
         crashed = events(rt, sid, "FR-EVT-SESS-CRASHED")
@@ -270,7 +282,7 @@ def test_an_openai_compatible_server_on_loopback_is_local_free_and_gets_max_toke
     ollama = st.OpenAIProvider("llama3.2", base_url=server.url + "/v1", name="ollama")
     assert ollama.local
     with st.Runtime.open(db_path, providers=[ollama]) as rt:
-        sid = rt.create_session("hi", budget=st.Budget(cost=0.01))  # priced: free
+        sid = rt.create_session("hi", budget=st.Budget(cost=0.01), consent=CLOUD)  # priced: free
         done = rt.wait(sid, timeout=WAIT)
 
     assert (done.state, done.summary) == ("completed", "hi from llama")
@@ -288,9 +300,9 @@ def test_an_unpriced_model_records_its_cost_as_unknown_and_refuses_a_cost_budget
                                local=False)
     with st.Runtime.open(db_path, providers=[remote]) as rt:
         with pytest.raises(st.InvalidInput) as refused:
-            rt.create_session("hi", budget=st.Budget(cost=1.0))
+            rt.create_session("hi", budget=st.Budget(cost=1.0), consent=CLOUD)
         assert refused.value.reason == st.Reason.COST_UNKNOWN
-        sid = rt.create_session("hi", budget=st.Budget(tokens=10_000))
+        sid = rt.create_session("hi", budget=st.Budget(tokens=10_000), consent=CLOUD)
         done = rt.wait(sid, timeout=WAIT)
 
     assert done.state == "completed"
@@ -305,7 +317,7 @@ def test_missing_credentials_fail_the_session_with_provider_auth_before_any_requ
     providers = [st.OpenAIProvider("gpt-4o-mini"),  # no key: the client is never made
                  st.AnthropicProvider("claude-sonnet-4-20250514", base_url=server.url)]
     with st.Runtime.open(db_path, providers=providers) as rt:
-        sids = [rt.create_session("hi", provider=p.name) for p in providers]
+        sids = [rt.create_session("hi", provider=p.name, consent=CLOUD) for p in providers]
         done = [rt.wait(sid, timeout=WAIT) for sid in sids]
 
     assert [(d.state, d.reason) for d in done] == [("failed", "provider_auth")] * 2

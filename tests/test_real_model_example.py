@@ -36,6 +36,16 @@ def test_with_no_arguments_it_runs_the_research_tree_on_the_scripted_provider(tm
     assert (tmp_path / "real_model.db").exists()
 
 
+def _read(text: str) -> str:
+    """What a model reads in a labelled untrusted block: the data (the tags checked)."""
+    if not text.startswith("<untrusted-data "):
+        return text
+    head, _, rest = text.partition("\n")
+    data, _, tail = rest.rpartition("\n")
+    assert tail == "</untrusted-data>" and 'note="' in head
+    return data
+
+
 def _neutral(body: dict[str, Any]) -> st.ModelRequest:
     """A Chat Completions request body back into the neutral request a policy reads."""
     names: dict[str, str] = {}
@@ -49,11 +59,11 @@ def _neutral(body: dict[str, Any]) -> st.ModelRequest:
             messages.append(st.ModelMessage(role="assistant", content=m["content"] or "",
                                             tool_calls=calls))
         elif m["role"] == "tool":
-            messages.append(st.ModelMessage(role="tool", content=m["content"],
+            messages.append(st.ModelMessage(role="tool", content=_read(m["content"]),
                                             tool_call_id=m["tool_call_id"],
                                             name=names.get(m["tool_call_id"])))
         else:
-            messages.append(st.ModelMessage(role=m["role"], content=m["content"]))
+            messages.append(st.ModelMessage(role=m["role"], content=_read(m["content"])))
     task = next(m.content for m in messages if m.role == "user")
     return st.ModelRequest(session_id="wire", role="root" if task.startswith("Survey") else
                            "researcher", model=body["model"], messages=tuple(messages))
@@ -94,7 +104,10 @@ def test_the_openai_compatible_form_runs_the_tree_through_the_sdk_against_a_loca
     assert len(seen) == 12  # root: 3 turns; 3 researchers: 3 turns each
     assert {s.body["model"] for s in seen} == {"llama3.2"}
     root_tools = {t["function"]["name"] for t in seen[0].body["tools"]}
-    assert {"spawn_session", "wait_for_children", "read_file", "append_note"} <= root_tools
+    assert {"spawn_session", "read_file", "append_note"} <= root_tools
+    assert "wait_for_children" not in root_tools  # offered once the root has children
+    assert any("wait_for_children" in {t["function"]["name"] for t in s.body["tools"]}
+               for s in seen[1:])
     assert seen[0].body["messages"][0]["role"] == "system"
     assert len((tmp_path / "ws" / "notes.log").read_text().splitlines()) == 3
 

@@ -195,7 +195,7 @@ def one_call(tool_name: str) -> Callable[[st.ScriptTurn], Any]:
 
 def cut_off_in_tool(db_path: Path, tool: ToolHang) -> str:
     with open_rt(db_path, one_call(tool.tool.name), tools=[tool.tool]) as rt:
-        sid = rt.create_session("t")
+        sid = rt.create_session("t", capabilities=[f"tool:{tool.tool.name}"])
         assert tool.entered.wait(WAIT)
     return sid
 
@@ -265,7 +265,7 @@ def test_a_resumed_session_does_not_rerun_turns_already_stored(db_path: Path) ->
 
     first = Hang(lambda t: t.turn == 2 and t.request.attempt == 1)
     with open_rt(db_path, policy, hang=first, tools=[lookup]) as rt:
-        sid = rt.create_session("t")
+        sid = rt.create_session("t", capabilities=["tool:lookup"])
         first.wait_entered()
     assert [(turn, attempt) for _, turn, attempt in first.requests] == [(0, 1), (1, 1), (2, 1)]
 

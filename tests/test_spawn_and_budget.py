@@ -70,12 +70,20 @@ def test_spawn_beyond_max_depth_is_rejected_with_depth_limit(db_path: Path) -> N
         assert (event.model_session_id, event.payload["reason"]) == (child.session.id, "depth_limit")
 
 
-def test_a_child_asking_for_a_capability_its_parent_lacks_is_rejected(db_path: Path) -> None:
-    policy = spawner(1, capabilities=["fs.write"])
+def test_a_capability_the_parent_lacks_is_dropped_from_the_child_and_named_in_the_result(
+    db_path: Path,
+) -> None:
+    policy = spawner(1, capabilities=["fs.write", "session.spawn"])
     with st.Runtime.open(db_path, providers=[st.ScriptedProvider(policy)]) as rt:
         root = rt.create_session("r", capabilities=SPAWN)
         rt.wait(root, timeout=20)
-        assert _tool_results(rt, root, "spawn_session")[0]["reason"] == "capability_denied"
+        (result,) = _tool_results(rt, root, "spawn_session")
+        assert (result["capabilities_granted"], result["capabilities_dropped"]) == (
+            ["session.spawn"], ["fs.write"])
+        (child,) = rt.children(root)
+        assert child.capabilities == ("session.spawn",)
+        (accepted,) = rt.events(type_prefix="FR-EVT-SESS-SPAWN-ACCEPTED")
+        assert accepted.payload["dropped"] == ["fs.write"]
 
 
 def test_spawn_events_carry_the_childs_session_id(db_path: Path) -> None:
@@ -148,7 +156,7 @@ def test_a_token_budget_stops_a_session_before_a_run_it_cannot_reserve(db_path: 
     limits = st.Limits(reserve_tokens=100)
     provider = st.ScriptedProvider(lambda t: st.reply("", st.call("spin")))
     with st.Runtime.open(db_path, providers=[provider], tools=[spin], limits=limits) as rt:
-        sid = rt.create_session("t", budget=st.Budget(tokens=1000))
+        sid = rt.create_session("t", capabilities=["tool:spin"], budget=st.Budget(tokens=1000))
         info = rt.wait(sid, timeout=20)
     assert (info.state, info.reason) == ("failed", "budget_exceeded")
     # Dispatched only while 100 tokens could be reserved; one run's excess is the most

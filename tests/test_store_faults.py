@@ -173,7 +173,7 @@ def test_full_disk_at_a_side_effecting_result_holds_the_call_and_never_reruns_it
 
     with open_rt(db_path, policy, clock, tools=(send,)) as rt:
         holder["rt"] = rt
-        sid = rt.create_session("t")
+        sid = rt.create_session("t", capabilities=["tool:send"])
         Commits(rt).until(lambda: payloads(rt, sid, "FR-EVT-SESS-RESTARTED"))
         rt.stats()
         clock.advance(0.5)

@@ -68,14 +68,19 @@ def answer(turn: st.ScriptTurn) -> str:
     return f"answered {turn.task}"
 
 
-def tree_policy(roles: list[str], child: Callable[[st.ScriptTurn], Any]) -> Callable[..., Any]:
-    """A root that spawns one child per role, waits for all, then reports their ends."""
+def tree_policy(
+    roles: list[str], child: Callable[[st.ScriptTurn], Any], caps: tuple[str, ...] = (),
+) -> Callable[..., Any]:
+    """A root that spawns one child per role (asking for ``caps``), waits for all, then
+    reports their ends."""
 
     def policy(turn: st.ScriptTurn) -> Any:
         if turn.role != "root":
             return child(turn)
         if turn.turn == 0:
-            return st.reply("", *[st.call("spawn_session", role=r, task=f"task {r}") for r in roles])
+            return st.reply("", *[st.call("spawn_session", role=r, task=f"task {r}",
+                                          **({"capabilities": list(caps)} if caps else {}))
+                                  for r in roles])
         if turn.turn == 1:
             return st.reply("", st.call("wait_for_children"))
         ends = turn.result_json()["children"]
@@ -132,7 +137,7 @@ def test_restarted_run_resumes_from_the_checkpoint_not_from_the_start(db_path: P
 
     with open_rt(db_path, policy, clock=clock, tools=[lookup]) as rt:
         seen = Commits(rt)
-        sid = rt.create_session("t")
+        sid = rt.create_session("t", capabilities=["tool:lookup"])
         seen.until(lambda: restarted(rt, sid))
         clock.advance(0.5)
         done = rt.wait(sid, timeout=WAIT)
@@ -329,7 +334,7 @@ def test_crash_inside_a_tool_restarts_the_session_and_reruns_the_read_only_call(
 
     with open_rt(db_path, policy, clock=clock, tools=[lookup]) as rt:
         seen = Commits(rt)
-        sid = rt.create_session("t")
+        sid = rt.create_session("t", capabilities=["tool:lookup"])
         seen.until(lambda: restarted(rt, sid))
         clock.advance(0.5)
         done = rt.wait(sid, timeout=WAIT)
@@ -357,7 +362,7 @@ def test_crash_at_the_tool_fault_point_restarts_the_session(db_path: Path) -> No
     plan = FaultPlan().at("tool.before", times=1, tool="lookup")
     with open_rt(db_path, policy, clock=clock, tools=[lookup], fault_hook=plan) as rt:
         seen = Commits(rt)
-        sid = rt.create_session("t")
+        sid = rt.create_session("t", capabilities=["tool:lookup"])
         seen.until(lambda: restarted(rt, sid))
         clock.advance(0.5)
 
@@ -561,10 +566,10 @@ def test_a_sibling_restarted_inside_a_tool_resumes_with_its_result_and_never_rer
         return f"b saw {results}"
 
     hook = ByRole(FaultPlan().at("provider.after", times=1, role="a"))
-    with open_rt(db_path, tree_policy(["a", "b"], child), clock=clock, fault_hook=hook,
-                 tools=[send]) as rt:
+    with open_rt(db_path, tree_policy(["a", "b"], child, ("tool:send",)), clock=clock,
+                 fault_hook=hook, tools=[send]) as rt:
         seen = Commits(rt)
-        root = rt.create_session("r", capabilities=["session.spawn"],
+        root = rt.create_session("r", capabilities=["session.spawn", "tool:send"],
                                  child_strategy="one_for_all")
         try:
             kids = seen.until(lambda: len(children_by_role(rt, root)) == 2

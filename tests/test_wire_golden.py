@@ -17,9 +17,10 @@ import pytest
 from pydantic import BaseModel, Field
 
 import sessiontree as st
+from sessiontree.persistence.capabilities import CapabilityToken
 from sessiontree.providers import anthropic_wire, openai_wire
 from sessiontree.providers.received import Received
-from sessiontree.tools.gate import ToolGate
+from sessiontree.tools.gate import judge
 from sessiontree.tools.registry import ToolRegistry
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -131,9 +132,11 @@ WEATHER = st.Tool("get_current_weather", "Get the current weather", WeatherArgs,
 ])
 def test_the_tool_gate_answers_malformed_calls_with_error_reasons(name: str, read: Any) -> None:
     case = golden(name)
-    gate = ToolGate(ToolRegistry([WEATHER]))
-    session = SimpleNamespace(capabilities=("weather",))
-    decisions = [gate.decide(session, call) for call in read(case).tool_calls()]  # type: ignore[arg-type]
+    registry = ToolRegistry([WEATHER])
+    session = SimpleNamespace(id="ses_1", state="running", spawn_count=0)
+    held = [CapabilityToken("tok_1", "ses_1", "ses_1", "weather", None, None, False, None, 0.0)]
+    decisions = [judge(registry, session, held, 1.0, call)  # type: ignore[arg-type]
+                 for call in read(case).tool_calls()]
     assert [None if d.allowed else d.reason for d in decisions] == case["gate"]
 
 

@@ -133,26 +133,33 @@ def test_file_tools_are_offered_by_capability_family(tmp_path: Path) -> None:
     with st.Runtime.open(tmp_path / "t.db", providers=[st.ScriptedProvider(policy)]) as rt:
         for role, caps in (("none", []), ("reader", ["fs.read:docs/**"]), ("writer", ["fs.write"])):
             rt.wait(rt.create_session("x", role=role, capabilities=caps, workspace=tmp_path), timeout=30)
-    assert seen["none"] == ["wait_for_children"]
-    assert seen["reader"] == ["lease_paths", "list_dir", "read_file", "wait_for_children"]
-    assert seen["writer"] == ["apply_patch", "delete_file", "merge_child", "wait_for_children",
-                              "write_file"]
+    assert seen["none"] == []  # deny by default; wait_for_children only with children
+    assert seen["reader"] == ["lease_paths", "list_dir", "read_file"]
+    assert seen["writer"] == ["apply_patch", "delete_file", "merge_child", "write_file"]
 
 
-def test_a_child_may_narrow_a_scope_but_never_widen_it(tmp_path: Path) -> None:
+def test_a_child_may_narrow_a_scope_and_a_wider_ask_is_narrowed_to_the_parents(
+    tmp_path: Path,
+) -> None:
     def policy(turn: st.ScriptTurn) -> st.ModelReply:
         if turn.role == "root" and turn.turn == 0:
             return st.reply("", st.call("spawn_session", role="narrow", task="t",
                                         capabilities=["fs.write:src/**"]),
-                            st.call("spawn_session", role="wide", task="t", capabilities=["fs.write"]))
+                            st.call("spawn_session", role="wide", task="t",
+                                    capabilities=["fs.write", "fs.read"]))
         return st.reply("done")
 
     with st.Runtime.open(tmp_path / "t.db", providers=[st.ScriptedProvider(policy)]) as rt:
-        root = rt.create_session("x", capabilities=["session.spawn", "fs.write:**"], workspace=tmp_path)
+        root = rt.create_session("x", capabilities=["session.spawn", "fs.write:src/**"],
+                                 workspace=tmp_path)
         rt.wait(root, timeout=30)
         narrow, wide = tool_results(rt, root, "spawn_session")
-    assert narrow["ok"] and not wide["ok"]
-    assert wide["value"]["reason"] == "capability_denied"
+        kids = {c.role: c.capabilities for c in rt.children(root)}
+    assert narrow["ok"] and wide["ok"]
+    assert narrow["value"]["capabilities_granted"] == ["fs.write:src/**"]
+    assert wide["value"]["capabilities_granted"] == ["fs.write:src/**"]  # narrowed, not widened
+    assert wide["value"]["capabilities_dropped"] == ["fs.read"]
+    assert kids == {"narrow": ("fs.write:src/**",), "wide": ("fs.write:src/**",)}
 
 
 def test_spawn_session_offers_the_workspace_mode_and_a_locked_parent_cannot_give_a_worktree(

@@ -22,7 +22,9 @@ from sessiontree.persistence.store import Store
 from sessiontree.providers.base import ModelMessage, ToolCall
 
 
-def to_model_message(body: dict[str, Any], trust: str) -> ModelMessage:
+def to_model_message(
+    body: dict[str, Any], trust: str, provenance: dict[str, Any] | None = None,
+) -> ModelMessage:
     calls = tuple(
         ToolCall(id=c["id"], name=c["name"], arguments=c["arguments"])
         for c in body.get("tool_calls", ())
@@ -35,6 +37,7 @@ def to_model_message(body: dict[str, Any], trust: str) -> ModelMessage:
         name=body.get("name"),
         trust="untrusted" if trust == "untrusted" else "trusted",
         is_error=body.get("ok") is False,
+        provenance=provenance or {},
     )
 
 
@@ -75,7 +78,7 @@ class HistoryCache:
             else:  # not the history we cached: read it whole
                 session, checkpoint, rows = self.store.turn_state(session_id)
         if rows:
-            messages += tuple(to_model_message(r.body, r.trust) for r in rows)
+            messages += tuple(to_model_message(r.body, r.trust, r.provenance) for r in rows)
             with self._lock:
                 self._entries[session_id] = _Entry(rows[-1].seq, rows[-1].chain_hash, messages)
                 self._entries.move_to_end(session_id)
@@ -95,4 +98,4 @@ class HistoryCache:
                     del self._entries[m.session_id]
                     continue
                 self._entries[m.session_id] = _Entry(
-                    m.seq, m.chain_hash, (*entry.messages, to_model_message(m.body, m.trust)))
+                    m.seq, m.chain_hash, (*entry.messages, to_model_message(m.body, m.trust, m.provenance)))

@@ -32,6 +32,7 @@ from sessiontree.actors.ending import end_session
 from sessiontree.actors.journal import write_tool_result
 from sessiontree.actors.reply_guard import storable_reply
 from sessiontree.actors.waiting import HELD, WAITING, hold_for_operator, wait_for_children
+from sessiontree.persistence import capabilities
 from sessiontree.persistence.records import SessionRecord, ToolCallRecord
 from sessiontree.persistence.tx import JobFenced, Tx
 from sessiontree.providers.base import ModelMessage, ModelReply, ModelRequest, ProviderError, ToolCall
@@ -196,9 +197,8 @@ class ModelTurn:
             rec = call.rec
             if call.arguments is None:
                 call.arguments = self.store.artifact_json(rec.args_hash)
-            assert self.session is not None
             call.decision = self.ctx.gate.decide(
-                self.session, ToolCall(id=rec.id, name=rec.tool, arguments=call.arguments))
+                self.sid, ToolCall(id=rec.id, name=rec.tool, arguments=call.arguments))
         return call.decision
 
     def _run_call(self, call: PendingCall, rest: list[PendingCall], awaited: tuple[str, ...]) -> str:
@@ -215,12 +215,12 @@ class ModelTurn:
             if rec.state == ToolCallState.WAITING:
                 return wait_for_children(self, rec, tuple(awaited), rest)
         decision = self._decide(call)
-        if not decision.allowed or decision.tool is None or decision.args is None:
+        permit = decision.permit
+        if not decision.allowed or permit is None:
             reason = decision.reason or Reason.CAPABILITY_DENIED
             self._commit_result(call, False, {"error": decision.message, "reason": reason.value},
-                                rest, reason=reason.value)
+                                rest, reason=reason.value, denied=decision)
             return "denied"
-        tool = decision.tool
         if not call.intent_attempt:
             with self.store.transaction() as tx:
                 tx.fence(self.job_id, self.attempt)
@@ -239,7 +239,7 @@ class ModelTurn:
         )
         ok = True
         try:
-            value = tool.fn(context, decision.args)
+            value = permit.run(context)  # the gate's permit: the only way a tool runs
         except ToolError as exc:
             ok = False
             value = {"error": exception_message(exc),
@@ -249,7 +249,7 @@ class ModelTurn:
         except _RUNTIME_FAULTS:
             raise  # the runtime's own fault met inside the tool: a crash
         except Exception as exc:  # an ordinary exception: a failed call (tools.registry)
-            if tool.on_error == "crash":
+            if permit.tool.on_error == "crash":
                 raise
             log.info("tool %s failed in session %s: %s", rec.tool, self.sid,
                      exception_text(exc), exc_info=exc)
@@ -267,12 +267,15 @@ class ModelTurn:
 
     def _write_intent(self, tx: Tx, call: PendingCall) -> None:
         rec, tool = call.rec, call.decision.tool if call.decision else None
+        permit = call.decision.permit if call.decision else None
         call.intent_attempt = rec.attempts + 1
         tx.set_tool_call(rec.id, ToolCallState.INTENT, attempts=call.intent_attempt, job_id=self.job_id)
         tx.event("FR-EVT-SESS-TOOL-INTENT", self.sid, self.job_id, {
             "call_id": rec.id, "tool": rec.tool,
             "effect": tool.effect.value if tool else rec.effect,
             "idempotency_key": rec.idempotency_key, "attempt": call.intent_attempt,
+            "capability": permit.capability if permit else None,
+            "token_ids": list(permit.token_ids) if permit else [],
         })
 
     def _early_intent(self, tx: Tx, call: PendingCall) -> None:
@@ -287,12 +290,12 @@ class ModelTurn:
 
     def result_in(
         self, tx: Tx, rec: ToolCallRecord, ok: bool, value: Any, rest: list[PendingCall],
-        reason: str | None = None, *, provenance: str = "tool",
+        reason: str | None = None, *, provenance: str = "tool", children: list[str] | None = None,
     ) -> None:
         """Write a call's result and move the turn on: the next call's checkpoint (and,
         when safe, its intent), or the session's next model_run."""
         write_tool_result(tx, rec, ok, value, job_id=self.job_id, reason=reason,
-                          source=provenance)
+                          source=provenance, children=children)
         if rest:
             self._early_intent(tx, rest[0])
             tx.checkpoint(self.sid, open_tool_calls=[c.rec.id for c in rest],
@@ -302,12 +305,19 @@ class ModelTurn:
 
     def _commit_result(
         self, call: PendingCall, ok: bool, value: Any, rest: list[PendingCall],
-        reason: str | None = None,
+        reason: str | None = None, denied: GateDecision | None = None,
     ) -> None:
         rec = call.rec
         try:
             with self.store.transaction() as tx:
                 tx.fence(self.job_id, self.attempt)
+                if denied is not None:
+                    tx.event("FR-EVT-SESS-TOOL-DENIED", self.sid, self.job_id, {
+                        "call_id": rec.id, "tool": rec.tool, "reason": reason or "",
+                        "detail": denied.message, "capability": denied.capability,
+                        "token_id": denied.token_id})
+                    if denied.expired is not None:
+                        capabilities.note_expired(tx, denied.expired, rec.id)
                 self.result_in(tx, rec, ok, value, rest, reason)
         except JobFenced:
             for nxt in rest[:1]:

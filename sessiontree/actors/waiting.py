@@ -52,7 +52,8 @@ def wait_for_children(
                                 "summary": summary.get("summary", ""),
                                 "usage": body.get("usage", {})})
             tx.consume(sid, awaited)
-            turn.result_in(tx, rec, True, {"children": results}, rest)
+            turn.result_in(tx, rec, True, {"children": results}, rest,
+                           provenance="announce_back", children=awaited)
             return "done"
         tx.set_tool_call(rec.id, ToolCallState.WAITING, job_id=turn.job_id)
         turn.job_done(tx, WAITING)

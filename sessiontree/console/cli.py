@@ -2,7 +2,8 @@
 
 Commands that only read or repair a store (``tree``, ``events``, ``verify``,
 ``resolve``) open it without taking the owner lease, so they work while a host process
-runs it. Commands that run sessions (``demo``, ``recover``) open a :class:`Runtime`,
+runs it (``resolve``, ``revoke`` and ``consent`` take it for their write, and are refused
+beside a live host). Commands that run sessions (``demo``, ``recover``) open a :class:`Runtime`,
 which takes the lease and recovers whatever a dead process left.
 
 Exit codes: 0 success; 1 the work ended badly (a corrupt store for ``verify``, a root
@@ -27,7 +28,7 @@ from sessiontree._runtime import LEASE_TTL, Runtime
 from sessiontree._states import LIVE_JOB_STATES, ToolCallState
 from sessiontree._version import __version__
 from sessiontree._views import SessionInfo
-from sessiontree.console import demo
+from sessiontree.console import cli_security, demo
 from sessiontree.console._common import (
     BAD_OUTCOME,
     CANNOT_RUN,
@@ -191,7 +192,9 @@ def cmd_recover(args: argparse.Namespace) -> int:
             print(line)
             if held:
                 for sid, state, calls in _held(rt._store, final):
-                    print(f"  {sid} is {state}" + "".join(
+                    consent = (f"; decide with: sessiontree consent grant|deny --db {args.db} "
+                               f"{sid}") if state == "awaiting_consent" else ""
+                    print(f"  {sid} is {state}{consent}" + "".join(
                         f"; decide with: sessiontree resolve --db {args.db} --call {c} "
                         "--done|--failed" for c in calls))
         return code
@@ -291,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     decision.add_argument("--failed", action="store_true", help="it did not happen")
     p.add_argument("--result", help="what the model sees as the call's result (JSON or text)")
     p.set_defaults(func=cmd_resolve)
+    cli_security.add_commands(sub)  # revoke, consent
     return parser
 
 

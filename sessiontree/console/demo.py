@@ -4,7 +4,11 @@ The root spawns N ``researcher`` children, one per file of a small bundled works
 (package data: ``sessiontree/console/demo_workspace/``, copied to a scratch
 directory). Each child reads its file with a read-only tool, appends one line to
 ``notes.log`` with a tool that has an effect in the world, and announces a one-line
-summary. The root waits for all of them, then answers with their summaries.
+summary. The root waits for all of them, then answers with their summaries. The first
+researcher asks for a capability the root lacks (``net.http:api.example.com``): it is
+spawned without it, and ``sessiontree events --type FR-EVT-SESS-SPAWN-ACCEPTED`` shows
+it dropped. Every tool call has a ``FR-EVT-SESS-TOOL-INTENT`` event naming the tokens
+that allowed it, or a ``FR-EVT-SESS-TOOL-DENIED`` one naming the reason.
 
 Run it::
 
@@ -43,6 +47,8 @@ BUNDLED_WORKSPACE = Path(__file__).resolve().parent / "demo_workspace"
 """The demo's bundled notes: package data, installed with sessiontree."""
 NOTES = "notes.log"
 DEFAULT_CHILDREN = 3
+WEB = "net.http:api.example.com"
+"""A capability one researcher asks for and the root does not hold (so it is dropped)."""
 
 LATENCY = 0.0
 """Simulated provider latency (seconds per model call) used by :func:`setup`."""
@@ -134,10 +140,13 @@ def _root(turn: st.ScriptTurn) -> st.ModelReply:
         match = _CHILDREN_RE.search(turn.task)
         n = int(match.group(1)) if match else DEFAULT_CHILDREN
         files = topics()
+        # The first researcher also asks for the web, which the root was not given: the
+        # child is spawned without it, and the spawn result (and its SPAWN-ACCEPTED
+        # event) names it as dropped. A child never holds more than its parent.
         spawns = [
             st.call("spawn_session", role="researcher",
                     task=f"file={files[i % len(files)]}: read it and note one finding.",
-                    capabilities=["fs.read", "fs.write"],
+                    capabilities=["fs.read", "fs.write", *([WEB] if i == 0 else [])],
                     budget={"model_runs": CHILD_RUNS, "tokens": CHILD_TOKENS})
             for i in range(n)
         ]

@@ -4,7 +4,8 @@ Every event type is registered here with a pydantic model; :func:`validate_paylo
 :func:`payload_json` (what the store writes) reject an unregistered type or a payload
 that does not fit its schema. Families:
 ``FR-EVT-SESS-*`` (session lifecycle), ``FR-EVT-SESS-SCHED-*`` (jobs),
-``FR-EVT-SESS-SPAWN-*`` (spawn steps) and ``FR-EVT-SESS-WORKSPACE-*`` (bindings, path
+``FR-EVT-SESS-SPAWN-*`` (spawn steps), ``FR-EVT-SESS-CAPABILITY-*`` and
+``FR-EVT-SESS-CONSENT-*`` (tokens and consent) and ``FR-EVT-SESS-WORKSPACE-*`` (bindings, path
 leases, conflicts, worktrees, merges).
 """
 
@@ -74,6 +75,46 @@ class SessToolIntent(_Payload):
     effect: str
     idempotency_key: str
     attempt: int
+    capability: str | None = None  # what the gate required (None: a built-in's condition)
+    token_ids: list[str] = []  # the tokens that allowed the call
+
+
+class SessToolDenied(_Payload):
+    call_id: str
+    tool: str
+    reason: str
+    detail: str
+    capability: str | None = None
+    token_id: str | None = None  # an expired or revoked token that would have covered it
+
+
+class CapabilityIssued(_Payload):
+    tokens: list[dict[str, Any]]
+
+
+class CapabilityRevoked(_Payload):
+    token_id: str
+    capability: str
+    reason: str
+    cascade_from: str | None = None
+
+
+class CapabilityExpired(_Payload):
+    token_id: str
+    capability: str
+    expires_at: float
+    call_id: str  # the call the gate denied because of it
+
+
+class ConsentRequested(_Payload):
+    provider: str
+    root_id: str
+
+
+class ConsentDecided(_Payload):
+    provider: str
+    root_id: str
+    by: str
 
 
 class SessToolResult(_Payload):
@@ -187,6 +228,8 @@ class SpawnAccepted(_Payload):
     child_id: str
     depth: int
     budget: dict[str, Any]
+    granted: list[str] = []
+    dropped: list[str] = []  # asked for, not held by the parent: refused
 
 
 class SpawnRejected(_Payload):
@@ -261,6 +304,14 @@ EVENT_SCHEMAS: dict[str, type[_Payload]] = {
     "FR-EVT-SESS-TOOL-INTENT": SessToolIntent,
     "FR-EVT-SESS-TOOL-RESULT": SessToolResult,
     "FR-EVT-SESS-TOOL-RESOLVED": SessToolResolved,
+    "FR-EVT-SESS-TOOL-DENIED": SessToolDenied,
+    "FR-EVT-SESS-CAPABILITY-ISSUED": CapabilityIssued,
+    "FR-EVT-SESS-CAPABILITY-REVOKED": CapabilityRevoked,
+    "FR-EVT-SESS-CAPABILITY-EXPIRED": CapabilityExpired,
+    "FR-EVT-SESS-CONSENT-REQUESTED": ConsentRequested,
+    "FR-EVT-SESS-CONSENT-GRANTED": ConsentDecided,
+    "FR-EVT-SESS-CONSENT-DENIED": ConsentDecided,
+    "FR-EVT-SESS-CONSENT-REVOKED": ConsentDecided,
     "FR-EVT-SESS-TOOL-UNKNOWN-SIDE-EFFECT": SessUnknownSideEffect,
     "FR-EVT-SESS-CRASHED": SessCrashed,
     "FR-EVT-SESS-RESTARTED": SessRestarted,

@@ -219,6 +219,39 @@ class PathLeaseRow(_Base):
         indexes = ((("workspace", "pattern"), False),)
 
 
+class CapabilityTokenRow(_Base):
+    """A capability token (``sessiontree.tools.tokens``): one capability issued to one
+    session, derived from a parent's token (None: given by the host to a root)."""
+
+    id = pw.CharField(primary_key=True)
+    session_id = pw.CharField(index=True)
+    root_id = pw.CharField()
+    capability = pw.TextField()  # a name with an optional scope: fs.write:src/**
+    derived_from = pw.CharField(null=True, index=True)
+    expires_at = pw.FloatField(null=True)
+    revoked = pw.BooleanField(default=False)
+    revoked_reason = pw.TextField(null=True)
+    created_at = pw.FloatField()
+    seq = pw.IntegerField(default=0)  # issue order within the session
+
+    class Meta:
+        without_rowid = True
+
+
+class ConsentRow(_Base):
+    """The host's decision about sending one tree's data to one cloud provider."""
+
+    root_id = pw.CharField()
+    provider = pw.CharField()
+    state = pw.CharField()  # granted | denied | revoked
+    by = pw.CharField()  # host | operator (CLI)
+    updated_at = pw.FloatField()
+
+    class Meta:
+        primary_key = pw.CompositeKey("root_id", "provider")
+        without_rowid = True
+
+
 _TABLES: dict[str, type[_Base]] = {
     "session": SessionRow,
     "artifact": ArtifactRow,
@@ -232,6 +265,8 @@ _TABLES: dict[str, type[_Base]] = {
     "owner": OwnerRow,
     "workspace": WorkspaceRow,
     "path_lease": PathLeaseRow,
+    "capability_token": CapabilityTokenRow,
+    "consent": ConsentRow,
 }
 
 
@@ -249,6 +284,8 @@ class Models:
     owner: type[OwnerRow]
     workspace: type[WorkspaceRow]
     path_lease: type[PathLeaseRow]
+    capability_token: type[CapabilityTokenRow]
+    consent: type[ConsentRow]
 
     def all(self) -> list[type[_Base]]:
         return [getattr(self, name) for name in _TABLES]

@@ -42,7 +42,7 @@ def _assistant_blocks(m: ModelMessage) -> list[dict[str, Any]]:
 
 def _tool_result(m: ModelMessage) -> dict[str, Any]:
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": m.tool_call_id or "",
-                             "content": m.content}
+                             "content": m.model_text()}
     if m.is_error:
         block["is_error"] = True
     return block
@@ -59,7 +59,7 @@ def messages_and_system(history: tuple[ModelMessage, ...]) -> tuple[list[dict[st
         if m.role == "assistant":
             out.append({"role": "assistant", "content": _assistant_blocks(m)})
             continue
-        block = _tool_result(m) if m.role == "tool" else {"type": "text", "text": m.content}
+        block = _tool_result(m) if m.role == "tool" else {"type": "text", "text": m.model_text()}
         if out and out[-1]["role"] == "user":
             out[-1]["content"].append(block)
         else:

@@ -31,6 +31,7 @@ from sessiontree._budget import Usage
 from sessiontree._cancellation import CancelToken
 from sessiontree._errors import SessionTreeError
 from sessiontree._reasons import Reason
+from sessiontree.providers.trust import model_text
 
 
 class ProviderError(SessionTreeError):
@@ -98,7 +99,8 @@ class ModelMessage(BaseModel):
     """One message of a session's history as a provider receives it (see the module
     docstring for the order). ``tool_calls`` only on ``assistant`` messages;
     ``tool_call_id`` and ``name`` only on ``tool`` messages; ``trust`` is ``untrusted``
-    for anything that came from outside the session's own instructions."""
+    for anything that came from outside the session's own instructions, with its
+    ``provenance``; :meth:`model_text` is what the model is sent."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -109,6 +111,13 @@ class ModelMessage(BaseModel):
     name: str | None = None
     trust: Literal["trusted", "untrusted"] = "trusted"
     is_error: bool = False  # a tool result that reports a failure
+    provenance: dict[str, Any] = Field(default_factory=dict)  # where untrusted data came from
+
+    def model_text(self) -> str:
+        """What the model must be sent for this message: ``content`` as is when trusted;
+        untrusted data inside the labelled block of ``providers.trust`` (what every
+        built-in adapter sends; a custom provider should send this, not ``content``)."""
+        return model_text(self.content, self.trust, self.provenance)
 
 
 class ModelRequest(BaseModel):

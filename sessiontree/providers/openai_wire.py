@@ -33,7 +33,7 @@ def _arguments(call: ToolCall) -> str:
 
 def message(m: ModelMessage) -> dict[str, Any]:
     if m.role == "tool":
-        return {"role": "tool", "tool_call_id": m.tool_call_id or "", "content": m.content}
+        return {"role": "tool", "tool_call_id": m.tool_call_id or "", "content": m.model_text()}
     if m.role == "assistant" and m.tool_calls:
         return {
             "role": "assistant",
@@ -44,7 +44,7 @@ def message(m: ModelMessage) -> dict[str, Any]:
                 for c in m.tool_calls
             ],
         }
-    return {"role": m.role, "content": m.content}
+    return {"role": m.role, "content": m.model_text()}
 
 
 def request_body(

@@ -44,7 +44,7 @@ from sessiontree.actors.messages import ActorCrashed, JobFinished, ProviderUsed,
 from sessiontree.actors.session import SessionActor
 from sessiontree.actors.threads import simple_inbox
 from sessiontree.persistence.records import CommitSummary
-from sessiontree.supervision import provider_failures, restart, spawn
+from sessiontree.supervision import consent, provider_failures, restart, spawn
 from sessiontree.supervision.backpressure import Backpressure, decide_admission
 from sessiontree.supervision.queue import FairQueue, QueuedJob
 
@@ -386,6 +386,8 @@ class SchedulerActor(pykka.ThreadingActor):
         session = tx.session(session_id)
         if session.state != SessionState.QUEUED.value:
             return False  # paused or held: leave the job queued in the store
+        if not consent.admit(tx, session, job_id, attempt, self.ctx.providers.get(run.provider)):
+            return False  # a cloud provider without the tree's consent: held or failed
         dimension = session.available().exhausted_dimension(run.reservation)
         if dimension is not None:
             tx.event("FR-EVT-SESS-BUDGET-EXCEEDED", session_id, job_id,

@@ -1,4 +1,6 @@
-"""The spawn decision: depth, spawn cap, capabilities, provider, budget carving.
+"""The spawn decision: depth, spawn cap, provider, budget carving, and the child's
+capability tokens (the intersection of what it asked for with what its parent holds:
+``tools.tokens``; what was dropped is named in the response, not a rejection).
 
 Runs on the scheduler's thread, so the checks and the carve are one atomic step and
 two siblings can never both take the same remaining budget.
@@ -14,10 +16,11 @@ from sessiontree._messages import SessionSpawnRequest, SessionSpawnResponse
 from sessiontree._reasons import Reason
 from sessiontree._states import SessionState
 from sessiontree.actors.ending import end_session
+from sessiontree.persistence import capabilities
 from sessiontree.persistence.records import SessionRecord
 from sessiontree.persistence.tx import Tx
 from sessiontree.providers.pricing import knows_cost
-from sessiontree.tools import scopes
+from sessiontree.tools import scopes, tokens
 
 if TYPE_CHECKING:
     from sessiontree.supervision.scheduler import SchedulerActor
@@ -40,10 +43,6 @@ def _check(
     cap = parent.max_children if parent.max_children is not None else limits.max_children
     if parent.spawn_count >= cap:
         return Reason.SPAWN_CAP, f"session already spawned {parent.spawn_count} of {cap} children"
-    # a child may narrow a scope (fs.write:** -> fs.write:src/**), never widen one
-    missing = sorted(c for c in set(req.capabilities) if not scopes.covered(parent.capabilities, c))
-    if missing:
-        return Reason.CAPABILITY_DENIED, f"parent does not hold {', '.join(missing)}"
     provider = req.provider or parent.provider
     if provider not in sched.ctx.providers:
         return Reason.UNKNOWN_PROVIDER, f"provider {provider!r} is not registered"
@@ -103,7 +102,10 @@ def _decide(sched: SchedulerActor, req: SessionSpawnRequest) -> SessionSpawnResp
         if req.spawn_key is not None:
             child = tx.session_by_spawn_key(req.spawn_key)
             if child is not None:  # the same spawn call, re-run after a crash
-                return SessionSpawnResponse(accepted=True, child_id=child.id, budget=child.budget)
+                return SessionSpawnResponse(
+                    accepted=True, child_id=child.id, budget=child.budget,
+                    granted=child.capabilities, dropped=tuple(
+                        c for c in req.capabilities if not scopes.covered(child.capabilities, c)))
         tx.event("FR-EVT-SESS-SPAWN-REQUESTED", parent.id, None, {
             "parent_id": parent.id, "role": req.role, "depth": parent.depth + 1,
             "budget": req.budget.model_dump(mode="json") if req.budget else None,
@@ -115,13 +117,15 @@ def _decide(sched: SchedulerActor, req: SessionSpawnRequest) -> SessionSpawnResp
         refused = sched.ctx.workspaces.check_child(tx, parent, req.workspace_mode)
         if refused is not None:
             return _reject(tx, parent.id, *refused)
+        # the intersection of what is asked for and what the parent holds now
+        derived = tokens.derive(req.capabilities, capabilities.tokens_of(tx, parent.id), tx.now)
         child, _ = tx.create_session(
             role=req.role,
             provider=req.provider or parent.provider,
             model=req.model or parent.model,
             budget=verdict,
             parent=parent,
-            capabilities=tuple(req.capabilities),
+            capabilities=derived.granted,
             workspace=parent.workspace,
             restart=req.restart or sched.ctx.limits.default_restart,
             child_strategy=sched.ctx.limits.default_strategy,
@@ -129,6 +133,8 @@ def _decide(sched: SchedulerActor, req: SessionSpawnRequest) -> SessionSpawnResp
             system=req.system,
             task=req.task,
         )
+        capabilities.issue(tx, child.id, [
+            (g.capability, g.derived_from, g.expires_at) for g in derived.grants])
         sched.ctx.workspaces.bind_child(tx, parent, child.id, req.workspace_mode)
         tx.update_session(
             parent.id,
@@ -138,5 +144,7 @@ def _decide(sched: SchedulerActor, req: SessionSpawnRequest) -> SessionSpawnResp
         tx.event("FR-EVT-SESS-SPAWN-ACCEPTED", child.id, None, {
             "parent_id": parent.id, "child_id": child.id, "depth": child.depth,
             "budget": verdict.model_dump(mode="json"),
+            "granted": list(derived.granted), "dropped": list(derived.dropped),
         })
-        return SessionSpawnResponse(accepted=True, child_id=child.id, budget=verdict)
+        return SessionSpawnResponse(accepted=True, child_id=child.id, budget=verdict,
+                                    granted=derived.granted, dropped=derived.dropped)

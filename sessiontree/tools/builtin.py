@@ -1,7 +1,8 @@
 """Built-in tools through which a model spawns children and waits for them.
 
 They are registered in every runtime and pass through the Tool Gate and the journal
-like any other tool. ``spawn_session`` needs the ``session.spawn`` capability; it is
+like any other tool. ``spawn_session`` needs the ``session.spawn`` capability;
+``wait_for_children`` is allowed only to a session that has children. ``spawn_session`` is
 idempotent because the child is keyed by the call's idempotency key, so a re-run after
 a crash finds the same child instead of making a second one.
 """
@@ -31,7 +32,9 @@ class SpawnSessionArgs(BaseModel):
     task: str = Field(max_length=200_000, description="what the child should do")
     budget: Budget | None = Field(default=None, description="slice of this session's budget")
     capabilities: list[str] = Field(
-        default_factory=list, description="capabilities asked for (intersected with ours)"
+        default_factory=list,
+        description="capabilities asked for: the child gets their intersection with ours "
+        "(scopes narrowed, never widened); the result lists what was granted and dropped",
     )
     system: str | None = None
     provider: str | None = Field(
@@ -92,6 +95,8 @@ def _spawn(ctx: ToolContext, args: SpawnSessionArgs) -> dict[str, Any]:
     return {
         "child_id": response.child_id,
         "budget": response.budget.model_dump(mode="json") if response.budget else None,
+        "capabilities_granted": list(response.granted),
+        "capabilities_dropped": list(response.dropped),
     }
 
 
@@ -101,7 +106,8 @@ def _wait(ctx: ToolContext, args: WaitForChildrenArgs) -> WaitForChildren:
 
 SPAWN_SESSION = Tool(
     name="spawn_session",
-    description="Start a child session with a role and a task; returns its id.",
+    description="Start a child session with a role and a task; returns its id and the "
+    "capabilities it was granted (what you asked for, within what you hold) and dropped.",
     args_model=SpawnSessionArgs,
     fn=_spawn,
     effect=EffectClass.IDEMPOTENT,
