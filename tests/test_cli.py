@@ -259,6 +259,27 @@ def test_demo_run_again_on_an_unfinished_tree_resumes_it(tmp_path: Path) -> None
     assert sorted(note_call_ids(workspace)) == sorted(append_call_ids(db))
 
 
+def test_a_resumed_tree_that_finishes_before_the_demo_looks_is_still_resumed_not_doubled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The race behind the kill test's flake (two roots): the resumed root's last runs
+    finish before the demo looks for an unfinished root. Made certain here: a look made
+    once the scheduler runs waits for the tree to end first."""
+    db, workspace = tmp_path / "d.db", tmp_path / "ws"
+    root = interrupted_demo(db, workspace)
+    look = demo_module.unfinished_root
+
+    def slow_look(rt: st.Runtime) -> st.SessionInfo | None:
+        if rt._ctx.scheduler is not None:  # the scheduler already dispatches
+            rt.wait(root, timeout=30)
+        return look(rt)
+
+    monkeypatch.setattr(demo_module, "unfinished_root", slow_look)
+    final = demo_module.run_root(db, workspace, children=3, live=False, echo=lambda _: None)
+    assert final.id == root and final.state == "completed"
+    assert [node["id"] for node in tree_json(db)] == [root]
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("form", ["file", "module"])
 def test_recover_finishes_a_tree_left_unfinished_with_the_app_factory(

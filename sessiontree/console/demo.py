@@ -270,9 +270,18 @@ def run_root(
     """
     if children < 1:
         raise st.InvalidInput("children must be >= 1")
-    with st.Runtime.open(db, limits=limits(children), setup=make_setup(latency),
+    register = make_setup(latency)
+    unfinished: list[st.SessionInfo | None] = []
+
+    def setup(rt: st.Runtime) -> None:
+        register(rt)
+        # Read before the scheduler starts: a resumed root may finish before a later
+        # look, and must not be mistaken for no root at all (a second tree).
+        unfinished.append(unfinished_root(rt))
+
+    with st.Runtime.open(db, limits=limits(children), setup=setup,
                          fault_hook=fault_hook) as rt:
-        root = unfinished_root(rt)
+        root = unfinished[0]
         if root is not None:
             echo(f"resuming root {root.id} ({root.state}) in {db}, workspace {root.workspace}")
             root_id = root.id
