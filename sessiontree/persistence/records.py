@@ -30,6 +30,13 @@ class SessionRecord:
     restart: str
     child_strategy: str
     restart_log: tuple[float, ...]
+    shutdown: float
+    significant: bool
+    auto_shutdown: str
+    child_max_restarts: int
+    child_period: float
+    child_restart_log: tuple[float, ...]
+    keep_open: bool
     workspace: str | None
     task_hash: str | None
     summary_hash: str | None
@@ -64,6 +71,8 @@ class JobRecord:
     not_before: float | None
     reason: str | None
     created_at: float
+    input_hash: str | None = None
+    input_seq: int | None = None
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,9 @@ class QueryTx(JournalTx):
         return [self.job(r[0]) for r in cur.fetchall()]
 
     def live_jobs(self, session_id: str) -> list[JobRecord]:
-        cur = self._exec('SELECT * FROM "job" WHERE "session_id" = ? AND "state" IN (?, ?)',
-                         (session_id, *LIVE_JOB_STATES))
+        """The session's pending, queued and running jobs, in enqueue order."""
+        marks = ", ".join("?" * len(LIVE_JOB_STATES))
+        cur = self._exec(f'SELECT * FROM "job" WHERE "session_id" = ? AND "state" IN ({marks}) '
+                         'ORDER BY "order"', (session_id, *LIVE_JOB_STATES))
         names = [d[0] for d in cur.description]
         return [convert.job(SimpleNamespace(**dict(zip(names, r, strict=True)))) for r in cur]
