@@ -124,3 +124,38 @@ class Limits(PublicModel):
 
     def reservation(self) -> Usage:
         return Usage(output_tokens=self.reserve_tokens, cost=self.reserve_cost, model_runs=1)
+
+
+def supervision_fields(
+    limits: Limits, *, restart: str | None = None, child_strategy: str | None = None,
+    shutdown: Shutdown | None = None, auto_shutdown: str | None = None,
+    supervisor: SupervisorPolicy | None = None, significant: bool = False,
+    keep_open: bool = False,
+) -> dict[str, object]:
+    """A new session's supervision settings, each given or the runtime's default, as
+    the store's fields. Raises ``ValueError`` for a bad value or combination."""
+    if restart not in (None, "permanent", "transient", "temporary"):
+        raise ValueError(f"unknown restart type {restart!r}")
+    if child_strategy not in (None, "one_for_one", "one_for_all", "rest_for_one"):
+        raise ValueError(f"unknown strategy {child_strategy!r}")
+    if auto_shutdown not in (None, "never", "any_significant", "all_significant"):
+        raise ValueError(f"unknown auto_shutdown {auto_shutdown!r}")
+    if supervisor is not None and not isinstance(supervisor, SupervisorPolicy):
+        raise ValueError("supervisor must be a SupervisorPolicy")
+    for name, flag in (("significant", significant), ("keep_open", keep_open)):
+        if not isinstance(flag, bool):
+            raise ValueError(f"{name} must be a bool")
+    restart = restart or limits.default_restart
+    if significant and restart == "permanent":
+        raise ValueError("a permanent session cannot be significant: it never ends on its own")
+    policy = supervisor or limits.supervisor
+    return {
+        "restart": restart,
+        "child_strategy": child_strategy or limits.default_strategy,
+        "shutdown": limits.default_shutdown if shutdown is None else shutdown_seconds(shutdown),
+        "auto_shutdown": auto_shutdown or "never",
+        "child_max_restarts": policy.max_restarts,
+        "child_period": policy.period,
+        "significant": significant,
+        "keep_open": keep_open,
+    }

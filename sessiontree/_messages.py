@@ -54,12 +54,17 @@ class SessionSpawnRequest(_Msg):
 
     @model_validator(mode="after")
     def _check_supervision(self) -> SessionSpawnRequest:
-        if self.significant and self.restart == "permanent":
-            raise ValueError("a permanent child cannot be significant (as in OTP): it is "
-                             "restarted, never ends on its own")
-        if isinstance(self.shutdown, float | int) and not 0 <= self.shutdown <= 3600:
-            raise ValueError("shutdown must be between 0 and 3600 seconds or 'brutal_kill'")
+        check_child_supervision(self.restart, self.significant, self.shutdown)
         return self
+
+
+def check_child_supervision(restart: str | None, significant: bool, shutdown: object) -> None:
+    """The combinations a child's supervision may not take; raises ``ValueError``."""
+    if significant and restart == "permanent":
+        raise ValueError("a permanent child cannot be significant (as in OTP): it is "
+                         "restarted, never ends on its own")
+    if isinstance(shutdown, float | int) and not 0 <= shutdown <= 3600:
+        raise ValueError("shutdown must be between 0 and 3600 seconds or 'brutal_kill'")
 
 
 class SessionSpawnResponse(_Msg):

@@ -53,9 +53,17 @@ from pydantic import ValidationError
 from sessiontree._budget import Budget
 from sessiontree._clock import Clock, SystemClock
 from sessiontree._errors import InvalidInput, RuntimeClosed, WaitTimeout
-from sessiontree._limits import Limits, RestartType, Strategy
-from sessiontree._messages import SessionSpawnRequest, SessionSpawnResponse
+from sessiontree._limits import (
+    AutoShutdown,
+    Limits,
+    RestartType,
+    Shutdown,
+    Strategy,
+    SupervisorPolicy,
+    supervision_fields,
+)
 from sessiontree._reasons import Reason
+from sessiontree._runtime_turns import ChildPort, HostTurns
 from sessiontree._states import JobState, SessionState, ToolCallState
 from sessiontree._views import (
     EventInfo,
@@ -94,18 +102,7 @@ LEASE_TTL = 15.0
 ASK_TIMEOUT = 30.0
 
 
-class _SpawnPort:
-    def __init__(self, ctx: RuntimeContext) -> None:
-        self.ctx = ctx
-
-    def spawn(self, request: SessionSpawnRequest) -> SessionSpawnResponse:
-        response: SessionSpawnResponse = self.ctx.scheduler.ask(
-            sch.Spawn(request), timeout=ASK_TIMEOUT
-        )
-        return response
-
-
-class Runtime:
+class Runtime(HostTurns):
     """A running sessiontree: one store, one SchedulerActor, its session actors."""
 
     def __init__(self, store: Store, ctx: RuntimeContext, owner_id: str, lease_ttl: float):
@@ -178,7 +175,7 @@ class Runtime:
 
     def _start(self) -> None:
         ctx = self._ctx
-        ctx.spawn_port = _SpawnPort(ctx)
+        ctx.spawn_port = ChildPort(ctx)
         ctx.scheduler = SchedulerActor.start(ctx)
         self._store.add_listener(self._on_commit)
         ctx.scheduler.ask(sch.Load(), timeout=ASK_TIMEOUT)
@@ -306,9 +303,19 @@ class Runtime:
         child_strategy: Strategy | None = None,
         start: bool = True,
         meta: dict[str, Any] | None = None,
+        keep_open: bool = False,
+        supervisor: SupervisorPolicy | None = None,
+        auto_shutdown: AutoShutdown | None = None,
+        shutdown: Shutdown | None = None,
     ) -> str:
         """Create a root session (and queue its first model_run unless ``start=False``).
 
+        ``keep_open=True`` makes it conversational: after answering it waits ``idle``
+        for :meth:`send` until :meth:`close_session`. For its children: ``child_strategy``
+        (default ``one_for_one``), ``supervisor`` (its supervisor intensity; default
+        ``Limits.supervisor``, 5 restarts in 60 s) and ``auto_shutdown`` (``never``,
+        ``any_significant``, ``all_significant``; default ``never``). ``shutdown``:
+        seconds a stopped attempt of its gets, or ``"brutal_kill"`` (default 5).
         Returns the session id. Raises :class:`InvalidInput` for bad arguments.
         """
         self._check_open()
@@ -331,10 +338,13 @@ class Runtime:
             raise InvalidInput("capabilities must be non-empty strings")
         if max_children is not None and (not isinstance(max_children, int) or max_children < 0):
             raise InvalidInput("max_children must be an int >= 0")
-        if restart not in (None, "permanent", "transient", "temporary"):
-            raise InvalidInput(f"unknown restart type {restart!r}")
-        if child_strategy not in (None, "one_for_one", "one_for_all", "rest_for_one"):
-            raise InvalidInput(f"unknown strategy {child_strategy!r}")
+        try:
+            supervision = supervision_fields(
+                self._ctx.limits, restart=restart, child_strategy=child_strategy,
+                shutdown=shutdown, auto_shutdown=auto_shutdown, supervisor=supervisor,
+                keep_open=keep_open)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
         ws = None
         if workspace is not None:
             path = Path(workspace)
@@ -345,9 +355,7 @@ class Runtime:
             session, _ = tx.create_session(
                 role=role, provider=provider, model=model, budget=budget_v,
                 capabilities=caps, workspace=ws, max_children=max_children,
-                restart=restart or self._ctx.limits.default_restart,
-                child_strategy=child_strategy or self._ctx.limits.default_strategy,
-                system=system, task=task, meta=meta, enqueue=start,
+                system=system, task=task, meta=meta, enqueue=start, **supervision,  # type: ignore[arg-type]
             )
         return session.id
 
@@ -384,13 +392,15 @@ class Runtime:
         resolve_call(self._store, call_id, outcome, result)
 
     def wait(self, session_id: str, timeout: float | None = None) -> SessionInfo:
-        """Block until the session is terminal; return it. Raises :class:`WaitTimeout`."""
+        """Block until the session has ended, or answered and waits ``idle`` (a
+        conversational session: its ``summary`` is the answer); return it. Raises
+        :class:`WaitTimeout`."""
         self._store.session(session_id)
-        return self._wait_for(lambda: self._terminal(session_id), session_id, timeout)
+        return self._wait_for(lambda: self._settled(session_id), session_id, timeout)
 
-    def _terminal(self, session_id: str) -> SessionInfo | None:
+    def _settled(self, session_id: str) -> SessionInfo | None:
         s = self.session(session_id)
-        return s if s.terminal else None
+        return s if s.terminal or s.state == SessionState.IDLE else None
 
     def _wait_for(
         self, check: Callable[[], SessionInfo | None], what: str, timeout: float | None

@@ -55,7 +55,9 @@ _ENDINGS = {S.FAILED, S.CANCELLED}
 
 TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
     S.CREATED: frozenset({S.QUEUED, S.PAUSED} | _ENDINGS),
-    S.QUEUED: frozenset({S.RUNNING, S.PAUSED} | _ENDINGS),
+    # queued/waiting -> completed: auto_shutdown, a significant child completed while
+    # its parent waited for it (or for its own next turn)
+    S.QUEUED: frozenset({S.RUNNING, S.PAUSED, S.COMPLETED} | _ENDINGS),
     # running -> queued: the turn asked for tools and its next model_run is queued, or
     # the job was restarted/recovered. running -> completed: the model gave its answer.
     # running -> idle: a conversational session answered and waits for the host.
@@ -64,7 +66,7 @@ TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
          S.COMPLETED}
         | _ENDINGS
     ),
-    S.WAITING: frozenset({S.QUEUED, S.PAUSED} | _ENDINGS),
+    S.WAITING: frozenset({S.QUEUED, S.PAUSED, S.COMPLETED} | _ENDINGS),
     # idle -> queued: the host sent a message; idle -> completed: the host closed it.
     S.IDLE: frozenset({S.QUEUED, S.PAUSED, S.COMPLETED} | _ENDINGS),
     S.AWAITING_CONSENT: frozenset({S.QUEUED} | _ENDINGS),

@@ -11,8 +11,9 @@ from sessiontree._states import TERMINAL_STATES, TRANSITIONS, SessionState, chec
 
 LEGAL = [(src, dst) for src, dsts in TRANSITIONS.items() for dst in sorted(dsts)]
 ILLEGAL_SAMPLE = [
-    ("created", "running"), ("created", "completed"), ("queued", "completed"),
-    ("queued", "waiting"), ("waiting", "running"), ("waiting", "completed"),
+    ("created", "running"), ("created", "completed"), ("paused", "completed"),
+    ("queued", "waiting"), ("waiting", "running"), ("awaiting_operator", "completed"),
+    ("idle", "running"), ("idle", "waiting"), ("created", "idle"),
     ("paused", "running"), ("awaiting_operator", "running"), ("running", "created"),
     ("running", "nonsense"), ("nonsense", "queued"),
 ]

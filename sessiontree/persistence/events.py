@@ -193,6 +193,7 @@ class SchedCancelled(_Payload):
     attempt: int
     reason: str
     was_running: bool
+    note: str | None = None  # the host's free text beside the reason (cancel_job)
 
 
 class SchedRetried(_Payload):

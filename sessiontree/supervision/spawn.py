@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sessiontree._budget import Budget
+from sessiontree._limits import supervision_fields
 from sessiontree._messages import SessionSpawnRequest, SessionSpawnResponse
 from sessiontree._reasons import Reason
 from sessiontree._states import SessionState
@@ -39,6 +40,9 @@ def _check(
     missing = sorted(set(req.capabilities) - set(parent.capabilities))
     if missing:
         return Reason.CAPABILITY_DENIED, f"parent does not hold {', '.join(missing)}"
+    if req.significant and parent.auto_shutdown == "never":
+        return Reason.INVALID_INPUT, ("a significant child needs a parent with auto_shutdown "
+                                      "any_significant or all_significant (as in OTP)")
     provider = req.provider or parent.provider
     if provider not in sched.ctx.providers:
         return Reason.UNKNOWN_PROVIDER, f"provider {provider!r} is not registered"
@@ -83,11 +87,14 @@ def decide(sched: SchedulerActor, req: SessionSpawnRequest) -> SessionSpawnRespo
             parent=parent,
             capabilities=tuple(req.capabilities),
             workspace=parent.workspace,
-            restart=req.restart or sched.ctx.limits.default_restart,
-            child_strategy=sched.ctx.limits.default_strategy,
             spawn_key=req.spawn_key,
             system=req.system,
             task=req.task,
+            **supervision_fields(  # type: ignore[arg-type]
+                sched.ctx.limits, restart=req.restart, child_strategy=req.child_strategy,
+                shutdown=req.shutdown, auto_shutdown=req.auto_shutdown,
+                supervisor=req.supervisor, significant=req.significant,
+                keep_open=req.keep_open),
         )
         tx.update_session(
             parent.id,
