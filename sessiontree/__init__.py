@@ -18,7 +18,7 @@ from sessiontree._errors import (
     WaitTimeout,
     WorkspaceConflict,
 )
-from sessiontree._limits import Limits, RestartPolicy
+from sessiontree._limits import Limits, RestartPolicy, SupervisorPolicy
 from sessiontree._messages import (
     SessionAnnounceBack,
     SessionSpawnRequest,
@@ -92,6 +92,7 @@ __all__ = [
     "SessionTreeError",
     "StoreError",
     "StoreInUse",
+    "SupervisorPolicy",
     "Tool",
     "ToolCall",
     "ToolCallInfo",

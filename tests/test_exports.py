@@ -20,7 +20,7 @@ EXPECTED = sorted([
     "Reason", "RecoveryReport", "RestartPolicy", "Runtime", "RuntimeClosed", "SchedulerStats",
     "SchemaVersionError", "ScriptTurn", "ScriptedProvider", "SessionAnnounceBack", "SessionInfo",
     "SessionNode", "SessionSpawnRequest", "SessionSpawnResponse", "SessionState",
-    "SessionTreeError", "StoreError", "StoreInUse", "Tool", "ToolCall", "ToolCallInfo",
+    "SessionTreeError", "StoreError", "StoreInUse", "SupervisorPolicy", "Tool", "ToolCall", "ToolCallInfo",
     "ToolCallState", "ToolContext", "ToolError", "ToolSpec", "Usage", "UnknownSession",
     "VerifyReport", "WaitTimeout", "WorkspaceConflict", "call", "reply", "tool", "verify_store",
 ])

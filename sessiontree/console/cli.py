@@ -1,8 +1,10 @@
 """The ``sessiontree`` command line.
 
-Commands that only read or repair a store (``tree``, ``events``, ``verify``,
-``resolve``) open it without taking the owner lease, so they work while a host process
-runs it. Commands that run sessions (``demo``, ``recover``) open a :class:`Runtime`,
+Commands that only read a store (``tree``, ``events``, ``verify``) open it without
+taking the owner lease, so they work while a host process runs it; an operator's
+decision (``resolve``, ``retry``) takes the lease for its one write, so beside a live
+host it is refused (decide it in that host: ``Runtime.resolve``, ``Runtime.retry``).
+Commands that run sessions (``demo``, ``recover``) open a :class:`Runtime`,
 which takes the lease and recovers whatever a dead process left.
 
 Exit codes: 0 success; 1 the work ended badly (a corrupt store for ``verify``, a root
@@ -226,6 +228,25 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     return OK
 
 
+# -- retry ------------------------------------------------------------------------------
+def cmd_retry(args: argparse.Namespace) -> int:
+    from sessiontree.supervision.operator import retry_session
+
+    with _reader(args.db) as store:
+        owner = new_id("cli")
+        try:  # held for the write, as resolve is (a live host holds rows in memory)
+            lease.acquire(store, owner, LEASE_TTL)
+        except StoreInUse as exc:
+            raise CommandError(f"{exc}; or retry it in that host with Runtime.retry") from exc
+        try:
+            job_id = retry_session(store, args.session, args.note)
+        finally:
+            lease.release(store, owner)
+    print(f"session {args.session} is queued again as job {job_id}; it resumes from its "
+          "latest checkpoint when the store is next opened (sessiontree recover, or your host)")
+    return OK
+
+
 # -- parsing ----------------------------------------------------------------------------
 def _positive_int(text: str) -> int:
     value = int(text)
@@ -291,6 +312,12 @@ def build_parser() -> argparse.ArgumentParser:
     decision.add_argument("--failed", action="store_true", help="it did not happen")
     p.add_argument("--result", help="what the model sees as the call's result (JSON or text)")
     p.set_defaults(func=cmd_resolve)
+
+    p = sub.add_parser("retry", help="retry a failed session from its latest checkpoint")
+    p.add_argument("--db", required=True)
+    p.add_argument("session", help="the failed session's id")
+    p.add_argument("--note", help="why (kept beside the event, never as a reason)")
+    p.set_defaults(func=cmd_retry)
     return parser
 
 

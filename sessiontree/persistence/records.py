@@ -166,6 +166,8 @@ class CommitSummary:
     jobs: list[JobRecord] = field(default_factory=list)  # jobs inserted or re-queued
     cancelled_jobs: list[str] = field(default_factory=list)  # job ids cancelled in the store
     messages: list[MessageRecord] = field(default_factory=list)  # appended, in order
+    events: int = 0  # Flight Recorder events written (an event alone is a change too)
 
     def __bool__(self) -> bool:
-        return bool(self.states or self.jobs or self.cancelled_jobs or self.messages)
+        return bool(self.states or self.jobs or self.cancelled_jobs or self.messages
+                    or self.events)
