@@ -57,7 +57,8 @@ TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
     S.CREATED: frozenset({S.QUEUED, S.PAUSED} | _ENDINGS),
     # queued/waiting -> completed: auto_shutdown, a significant child completed while
     # its parent waited for it (or for its own next turn)
-    S.QUEUED: frozenset({S.RUNNING, S.PAUSED, S.COMPLETED} | _ENDINGS),
+    # queued -> idle: the host cancelled a conversational session's queued turn
+    S.QUEUED: frozenset({S.RUNNING, S.PAUSED, S.IDLE, S.COMPLETED} | _ENDINGS),
     # running -> queued: the turn asked for tools and its next model_run is queued, or
     # the job was restarted/recovered. running -> completed: the model gave its answer.
     # running -> idle: a conversational session answered and waits for the host.

@@ -32,10 +32,17 @@ def go_on(tx: Tx, session_id: str, why: Reason) -> str:
     for job in tx.live_jobs(session_id):  # in enqueue order
         if job.state == JobState.PENDING.value:
             tx.set_job(job.id, JobState.QUEUED)
-            tx.set_state(session_id, SessionState.QUEUED, Reason.NEXT_MESSAGE)
+            queue(tx, session_id, Reason.NEXT_MESSAGE)
             return SessionState.QUEUED.value
     tx.set_state(session_id, SessionState.IDLE, why)
     return SessionState.IDLE.value
+
+
+def queue(tx: Tx, session_id: str, why: Reason) -> None:
+    """Move the session to ``queued`` for its next job (it may be queued already: a
+    turn cancelled before it ran)."""
+    if tx.session(session_id).state != SessionState.QUEUED.value:
+        tx.set_state(session_id, SessionState.QUEUED, why)
 
 
 def message_body(text: str, *, source: str, call_id: str | None = None) -> dict[str, Any]:

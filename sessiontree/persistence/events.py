@@ -144,6 +144,7 @@ class SessGroupRestart(_Payload):
     delay: float
     restarts_in_period: int
     again: bool = False  # a member crashed while the group was being restarted
+    counted: bool = True  # False: a crash while stopping, folded into the restart under way
 
 
 class SessGroupStarted(_Payload):

@@ -95,6 +95,7 @@ class GroupRestarts:
             if group.starting:  # a failed restart: stop the whole group again
                 group.starting, group.next_start, group.started = False, 0, []
                 group.stopped = set()
+            group.cause = plan.cause  # what the stops from now on are restarts for
             group.order.update(plan.order)
             group.members = sorted(set(group.members) | set(plan.members),
                                    key=group.order.__getitem__)
@@ -204,8 +205,8 @@ class GroupRestarts:
         group.members.remove(session_id)
         if index < group.next_start:
             group.next_start -= 1
-        if session_id in group.to_stop:
-            group.to_stop.remove(session_id)
+        if session_id in group.to_stop and session_id not in self.sched.running:
+            group.to_stop.remove(session_id)  # one still in a call is still waited for
         if not group.members:
             self._drop(group)
 

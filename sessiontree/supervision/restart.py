@@ -182,6 +182,7 @@ def _plan(
         "strategy": plan.strategy, "cause_session_id": crashed.id, "members": list(members),
         "stop_order": [m for m in reversed(members) if m != crashed.id],
         "delay": decision.delay, "restarts_in_period": restarts, "again": in_group is not None,
+        "counted": in_group != "stopping",
     })
     return plan
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from sessiontree._errors import IllegalTransition, InvalidInput, StoreError
 from sessiontree._reasons import Reason
 from sessiontree._states import JobState, SessionState, ToolCallState
-from sessiontree.actors.conversation import go_on, message_body
+from sessiontree.actors.conversation import go_on, message_body, queue
 from sessiontree.actors.ending import end_session
 from sessiontree.actors.journal import write_tool_result
 from sessiontree.persistence.records import JobRecord
@@ -88,7 +88,7 @@ def cancel_job(tx: Tx, job_id: str, note: str | None = None) -> bool:
     started = _settle_open_calls(tx, sid, job.id)
     session = tx.session(sid)
     if started:  # finish the calls already started (journal rules), then go on
-        tx.set_state(sid, SessionState.QUEUED, Reason.JOB_CANCELLED)
+        queue(tx, sid, Reason.JOB_CANCELLED)
         tx.enqueue(sid)
     elif session.keep_open:
         go_on(tx, sid, Reason.JOB_CANCELLED)
