@@ -14,14 +14,17 @@ host threads                call ``Runtime`` methods. They write the store throu
                             stats, spawn); they never read or write scheduler state.
 the scheduler's thread      (``SchedulerActor``, one) alone owns the queue, the running
                             set, the per-provider counters, the throttle buffer and
-                            its timer bookkeeping; decides spawns and restarts.
+                            its timer bookkeeping, the stops under way and abandoned
+                            attempts (``supervision.stopping``) and the group restarts
+                            (``supervision.groups``); decides spawns and restarts.
 pooled actor threads        (``actors.threads``) each run one ``SessionActor`` for one
                             model_run: the provider call, the tools, the run's
                             commits. An actor touches only its own run's state, and
                             tells the scheduler when it ends (``JobFinished``) or dies
                             (``ActorCrashed``).
 the clock's timer threads   (``SystemClock.call_later``) only *send* a message to an
-                            actor (``Wake``, a retry); they never touch its state.
+                            actor (``Wake``, ``StopExpired``, a retry); they never
+                            touch its state.
 the lease heartbeat         renews the store's owner lease every ``lease_ttl / 3``;
                             touches only the lease row.
 store listeners             run on whichever thread committed, right after the commit;

@@ -351,8 +351,9 @@ def test_cancelling_a_parent_stops_its_children_in_reverse_start_order(db_path: 
         torn = [by_id.get(sid or "", "root") for t, sid, p in events(rt, root, "FR-EVT-SESS-STATE")
                 if p["to_state"] == "cancelled"]
         assert torn == ["root", "c", "b", "a"]
-        assert {by_id[sid or ""]: p["outcome"] for _, sid, p in
-                events(rt, root, "FR-EVT-SESS-STOPPED")} == dict.fromkeys("abc", "stopped")
+        assert {by_id[sid or ""]: (p["outcome"], p["reason"]) for _, sid, p in
+                events(rt, root, "FR-EVT-SESS-STOPPED")} == dict.fromkeys(
+                    "abc", ("stopped", "parent_ended"))
         assert [rt.session(ids[r]).reason for r in "abc"] == ["parent_ended"] * 3
         root_state = rt.session(root)
         assert (root_state.state, root_state.reason) == ("cancelled", "cancelled_by_host")

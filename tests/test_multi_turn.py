@@ -197,7 +197,8 @@ def test_a_running_job_cancelled_stops_cooperatively_and_the_session_goes_on(
         done = rt.wait(sid, timeout=WAIT)
         assert (done.state, done.summary) == ("idle", "re: next")
         (stopped,) = payloads(rt, sid, "FR-EVT-SESS-STOPPED")
-        assert (stopped["outcome"], stopped["attempt"]) == ("stopped", 1)
+        assert (stopped["outcome"], stopped["attempt"], stopped["reason"]) == (
+            "stopped", 1, "cancelled_by_host")
         # the cut-off turn's message stays, unanswered; the next one is answered
         assert conversation(rt, sid)[2:] == [("user", "stuck"), ("user", "next"),
                                              ("assistant", "re: next")]

@@ -165,6 +165,7 @@ class CommitSummary:
     states: list[tuple[str, str]] = field(default_factory=list)  # (session_id, new state)
     jobs: list[JobRecord] = field(default_factory=list)  # jobs inserted or re-queued
     cancelled_jobs: list[str] = field(default_factory=list)  # job ids cancelled in the store
+    cancel_reasons: dict[str, str] = field(default_factory=dict)  # job id -> reason code
     messages: list[MessageRecord] = field(default_factory=list)  # appended, in order
     events: int = 0  # Flight Recorder events written (an event alone is a change too)
 

@@ -373,4 +373,6 @@ class Tx(QueryTx):
             self.summary.jobs.append(self.job(job_id))
         elif dst is JobState.CANCELLED:
             self.summary.cancelled_jobs.append(job_id)
+            if fields.get("reason"):
+                self.summary.cancel_reasons[job_id] = fields["reason"]
 

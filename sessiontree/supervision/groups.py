@@ -152,6 +152,11 @@ class GroupRestarts:
         group.stopped.add(member)
         self.advance(group)
 
+    def next_due(self, now: float) -> float | None:
+        """The earliest time a group waits for (its crashed child's back-off), if any."""
+        dues = [g.due for g in self.by_parent.values() if g.starting and g.due > now]
+        return min(dues, default=None)
+
     # -- starting in order ----------------------------------------------------------------
     def may_start(self, session_id: str) -> bool:
         """False while the session's group restart holds it (stopping, back-off not

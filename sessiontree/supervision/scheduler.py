@@ -233,7 +233,7 @@ class SchedulerActor(pykka.ThreadingActor):
             self.queue.discard(job_id)
             for run in list(self.running.values()):
                 if run.job_id == job_id:
-                    self.stops.begin(run, "cancelled")  # the shutdown protocol
+                    self.stops.begin(run, summary.cancel_reasons.get(job_id, "cancelled"))
         if self.groups.member_of or self.groups.by_parent:
             for session_id, state in summary.states:
                 if state in _TERMINAL:
@@ -279,6 +279,7 @@ class SchedulerActor(pykka.ThreadingActor):
             return
         now = self.ctx.clock.now()
         self._arm_timer(self.queue.release_due(now))
+        self._arm_timer(self.groups.next_due(now))
         picked: list[Running] = []
         while len(self.running) + len(self.stops.abandoned) < self.ctx.limits.max_concurrent_runs:
             job = self.queue.pop_next(self._eligible)
