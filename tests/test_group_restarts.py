@@ -16,7 +16,7 @@ import pytest
 import sessiontree as st
 from sessiontree.actors.ending import auto_shutdown_due
 from sessiontree.supervision.intensity import decide_supervisor
-from sessiontree.testing import Commits, ManualClock
+from sessiontree.testing import Commits, FaultPlan, ManualClock, disk_full
 
 WAIT = 10.0
 
@@ -145,6 +145,32 @@ def test_one_for_all_stops_in_reverse_start_order_then_starts_in_start_order(
         assert dispatched_after(rt, root, ids, before) == ["a", "b", "c"]
         # c had left its call before b was even told to stop
         assert flight.log.index(("exit", "c", 1)) < flight.log.index(("exit", "b", 1))
+
+
+def test_a_group_start_whose_dispatch_fails_to_commit_starts_again_in_order(
+    db_path: Path,
+) -> None:
+    clock = ManualClock()
+    flight = Flight(["a", "b", "c"], {("a", 1): "crash after b,c", ("b", 1): "block",
+                                      ("c", 1): "block"})
+    with open_rt(db_path, flight, clock) as rt:
+        seen = Commits(rt)
+        root = rt.create_session("r", capabilities=["session.spawn"], child_strategy="one_for_all")
+        ids = kids(rt, root, 3, seen)
+        seen.until(lambda: len(events(rt, root, "FR-EVT-SESS-STOPPED")) == 2)
+        rt.stats()
+        before = last_seq(rt, root)
+        plan = FaultPlan().at("store.commit", times=1, error=disk_full)
+        plan.attach_store(rt._store)  # the group's dispatch is the next commit: it fails
+        clock.advance(0.5)
+        rt.stats()
+        assert plan.fired() == 1 and dispatched_after(rt, root, ids, before) == []
+        clock.advance(0.5)  # the scheduler retries after its back-off
+        done = rt.wait(root, timeout=WAIT)
+
+        assert done.summary == "; ".join(["completed/completed"] * 3)
+        assert dispatched_after(rt, root, ids, before) == ["a", "b", "c"]
+        assert len(events(rt, root, "FR-EVT-SESS-GROUP-STARTED")) == 1
 
 
 def test_rest_for_one_stops_and_restarts_only_the_crashed_child_and_the_younger_ones(

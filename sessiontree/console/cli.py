@@ -26,7 +26,7 @@ from typing import Any
 from sessiontree._errors import SessionTreeError, StoreError, StoreInUse, WaitTimeout
 from sessiontree._ids import new_id
 from sessiontree._runtime import LEASE_TTL, Runtime
-from sessiontree._states import LIVE_JOB_STATES, ToolCallState
+from sessiontree._states import JobState, ToolCallState
 from sessiontree._version import __version__
 from sessiontree._views import SessionInfo
 from sessiontree.console import demo
@@ -47,6 +47,8 @@ from sessiontree.console._common import (
 from sessiontree.persistence import lease
 from sessiontree.persistence.store import Store
 from sessiontree.persistence.verify import verify_store
+
+RUNNABLE = (JobState.QUEUED, JobState.RUNNING)
 
 
 # -- demo -------------------------------------------------------------------------------
@@ -141,7 +143,7 @@ def _settle(rt: Runtime, root_id: str, deadline: float | None) -> tuple[SessionI
         except WaitTimeout:
             pass
         root = rt.session(root_id)
-        live_jobs = rt.jobs(states=LIVE_JOB_STATES)
+        live_jobs = rt.jobs(states=RUNNABLE)  # pending ones wait for these
         if _held(rt._store, root) and not live_jobs:
             confirmations += 1
             if confirmations >= 2:

@@ -52,7 +52,7 @@ class AdvanceGroup:
     parent_id: str
 
 
-@dataclass
+@dataclass(eq=False)  # one restart under way: compared (and hashed) by identity
 class Group:
     parent_id: str
     strategy: str
@@ -75,7 +75,7 @@ class GroupRestarts:
         self.sched = sched
         self.by_parent: dict[str, Group] = {}
         self.member_of: dict[str, Group] = {}
-        self._events: list[tuple[str, list[str]]] = []
+        self._claimed: list[Group] = []  # members taken for the dispatch under way
 
     def phase_of(self, session_id: str) -> GroupPhase:
         group = self.member_of.get(session_id)
@@ -179,22 +179,36 @@ class GroupRestarts:
         return None
 
     def claimed(self, session_id: str) -> None:
-        """The member's run was taken for dispatch: the next member may follow."""
+        """The member's run was taken for dispatch: the next member may follow (undone
+        by :meth:`rollback` if the dispatch does not commit)."""
         group = self.member_of.get(session_id)
         if group is None or not group.starting:
             return
         if group.next_start < len(group.members) and group.members[group.next_start] == session_id:
             group.next_start += 1
             group.started.append(session_id)
-        if self._next(group) is None:
-            self._drop(group)
-            self._events.append((group.parent_id, list(group.started)))
+            self._claimed.append(group)
 
     def flush(self, tx: Tx) -> None:
-        """Write the restarts that ended, in the dispatch's transaction."""
-        for parent_id, started in self._events:
-            tx.event("FR-EVT-SESS-GROUP-STARTED", parent_id, None, {"members": started})
-        self._events.clear()
+        """In the dispatch's transaction: the restarts whose last member it starts end
+        (``FR-EVT-SESS-GROUP-STARTED``); :meth:`committed` forgets them after it."""
+        for group in dict.fromkeys(self._claimed):
+            if self._next(group) is None:
+                tx.event("FR-EVT-SESS-GROUP-STARTED", group.parent_id, None,
+                         {"members": list(group.started)})
+
+    def committed(self) -> None:
+        for group in dict.fromkeys(self._claimed):
+            if self._next(group) is None:
+                self._drop(group)
+        self._claimed.clear()
+
+    def rollback(self) -> None:
+        """The dispatch did not commit: its members go back to waiting their turn."""
+        for group in reversed(self._claimed):
+            group.next_start -= 1
+            group.started.pop()
+        self._claimed.clear()
 
     # -- sessions that end ----------------------------------------------------------------
     def forget(self, session_id: str) -> None:

@@ -354,11 +354,13 @@ class SchedulerActor(pykka.ThreadingActor):
                 started = [run for run in picked if self._dispatch_one(tx, run)]
                 self.groups.flush(tx)
         except BaseException:
+            self.groups.rollback()
             for run in picked:  # nothing was dispatched: the jobs go back to the queue
                 self._release(run.session_id, run.job_id, run.attempt)
                 if run.job is not None:
                     self._push(run.job, None)
             raise
+        self.groups.committed()
         for run in picked:
             if run not in started:
                 self._release(run.session_id, run.job_id, run.attempt)
