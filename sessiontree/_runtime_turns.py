@@ -93,7 +93,7 @@ class ChildPort:
         self, parent_id: str, child_id: str, text: str, call_id: str
     ) -> dict[str, Any]:
         with self.ctx.store.transaction() as tx:
-            self._own_child(tx.session(parent_id).id, child_id, tx)
+            self._own_child(parent_id, child_id, tx)
             try:
                 job = turns.send_message(tx, child_id, text, source="parent", call_id=call_id)
             except InvalidInput as exc:
