@@ -22,7 +22,13 @@ from sessiontree._errors import (
     WorkspaceConflict,
     WorkspaceError,
 )
-from sessiontree._limits import BackpressurePolicy, Limits, RateLimit, RestartPolicy
+from sessiontree._limits import (
+    BackpressurePolicy,
+    Limits,
+    RateLimit,
+    RestartPolicy,
+    SupervisorPolicy,
+)
 from sessiontree._messages import (
     SessionAnnounceBack,
     SessionSpawnRequest,
@@ -114,6 +120,7 @@ __all__ = [
     "StoreInUse",
     "StoreLost",
     "StoreReplaced",
+    "SupervisorPolicy",
     "Tool",
     "ToolCall",
     "ToolCallInfo",

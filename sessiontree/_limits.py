@@ -11,6 +11,27 @@ from sessiontree._model import PublicModel
 
 RestartType = Literal["permanent", "transient", "temporary"]
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
+AutoShutdown = Literal["never", "any_significant", "all_significant"]
+Shutdown = float | Literal["brutal_kill"]
+
+DEFAULT_SHUTDOWN = 5.0
+"""Seconds a stopped attempt gets to end after its cooperative cancel (OTP's worker
+default, 5,000 ms). A provider call or a tool that watches its cancel token ends within
+a second or two; an attempt still running after five is almost surely blocked in a call
+that never looks, and it is already fenced (it can write nothing), so waiting longer
+would only hold up whatever waits for it (a group restart, the session's next job)."""
+
+
+def shutdown_seconds(value: object) -> float:
+    """A shutdown given as seconds (``>= 0``, at most an hour) or ``"brutal_kill"``
+    (``0``: fenced at once, never waited for), as seconds. Raises ``ValueError``."""
+    if value == "brutal_kill":
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"shutdown must be seconds or 'brutal_kill', not {value!r}")
+    if not 0 <= float(value) <= 3600:
+        raise ValueError(f"shutdown must be between 0 and 3600 seconds, not {value!r}")
+    return float(value)
 
 
 class RateLimit(PublicModel):
@@ -66,6 +87,25 @@ class RestartPolicy(PublicModel):
         return float(min(self.backoff_max, raw))
 
 
+class SupervisorPolicy(PublicModel):
+    """A parent's supervisor intensity: restarts of *all* its children within ``period``
+    seconds (a group restart under ``one_for_all``/``rest_for_one`` counts once). One
+    more and the parent gives up: it fails with ``restart_intensity``, its children are
+    torn down, and its own parent is told.
+
+    Default **5 restarts in 60 s** (OTP: 1 in 5 s). Each child already has its own
+    intensity (3 in 60 s), so one flaky child cannot exhaust its parent alone; five
+    restarts a minute across a parent's children (at most eight by default) means the
+    tree fails systematically (a bad provider, a broken tool) and every further restart
+    only spends money.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_restarts: int = Field(default=5, ge=0, le=1000)
+    period: float = Field(default=60.0, gt=0)
+
+
 class Limits(PublicModel):
     """Scheduler limits. Every field is validated; a bad value raises at construction.
 
@@ -85,6 +125,9 @@ class Limits(PublicModel):
       its session's budget before dispatch (see ``supervision.scheduler``).
     - ``default_budget``: a root created without a budget gets at most 1,000 model
       runs: a safety net, not a plan.
+    - ``supervisor``: a parent's supervisor intensity (see :class:`SupervisorPolicy`),
+      unless the session is created or spawned with its own.
+    - ``default_shutdown=5.0`` seconds: see :data:`DEFAULT_SHUTDOWN`.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
@@ -101,6 +144,8 @@ class Limits(PublicModel):
     restart: RestartPolicy = RestartPolicy()
     default_restart: RestartType = "transient"
     default_strategy: Strategy = "one_for_one"
+    supervisor: SupervisorPolicy = SupervisorPolicy()
+    default_shutdown: float = Field(default=DEFAULT_SHUTDOWN, ge=0, le=3600)
 
     @model_validator(mode="after")
     def _check_provider_limits(self) -> Limits:
@@ -114,3 +159,38 @@ class Limits(PublicModel):
 
     def reservation(self) -> Usage:
         return Usage(output_tokens=self.reserve_tokens, cost=self.reserve_cost, model_runs=1)
+
+
+def supervision_fields(
+    limits: Limits, *, restart: str | None = None, child_strategy: str | None = None,
+    shutdown: Shutdown | None = None, auto_shutdown: str | None = None,
+    supervisor: SupervisorPolicy | None = None, significant: bool = False,
+    keep_open: bool = False,
+) -> dict[str, object]:
+    """A new session's supervision settings, each given or the runtime's default, as
+    the store's fields. Raises ``ValueError`` for a bad value or combination."""
+    if restart not in (None, "permanent", "transient", "temporary"):
+        raise ValueError(f"unknown restart type {restart!r}")
+    if child_strategy not in (None, "one_for_one", "one_for_all", "rest_for_one"):
+        raise ValueError(f"unknown strategy {child_strategy!r}")
+    if auto_shutdown not in (None, "never", "any_significant", "all_significant"):
+        raise ValueError(f"unknown auto_shutdown {auto_shutdown!r}")
+    if supervisor is not None and not isinstance(supervisor, SupervisorPolicy):
+        raise ValueError("supervisor must be a SupervisorPolicy")
+    for name, flag in (("significant", significant), ("keep_open", keep_open)):
+        if not isinstance(flag, bool):
+            raise ValueError(f"{name} must be a bool")
+    restart = restart or limits.default_restart
+    if significant and restart == "permanent":
+        raise ValueError("a permanent session cannot be significant: it never ends on its own")
+    policy = supervisor or limits.supervisor
+    return {
+        "restart": restart,
+        "child_strategy": child_strategy or limits.default_strategy,
+        "shutdown": limits.default_shutdown if shutdown is None else shutdown_seconds(shutdown),
+        "auto_shutdown": auto_shutdown or "never",
+        "child_max_restarts": policy.max_restarts,
+        "child_period": policy.period,
+        "significant": significant,
+        "keep_open": keep_open,
+    }

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sessiontree._budget import Budget, Usage
+from sessiontree._limits import AutoShutdown, RestartType, Strategy, SupervisorPolicy
 from sessiontree._reasons import Reason
 
 
@@ -19,7 +20,18 @@ class _Msg(BaseModel):
 
 
 class SessionSpawnRequest(_Msg):
-    """A session asks the scheduler for a child."""
+    """A session asks the scheduler for a child.
+
+    Supervision of the child, each optional (``None``: the runtime's ``Limits``):
+    ``restart`` (its restart type; default ``Limits.default_restart``, ``transient``),
+    ``shutdown`` (seconds its stopped attempt gets before it is abandoned, or
+    ``"brutal_kill"``; default 5), ``significant`` (its end may shut its parent down;
+    default false, never with ``permanent``); and for the child's *own* children:
+    ``child_strategy`` (default ``one_for_one``), ``supervisor`` (its supervisor
+    intensity; default 5 restarts in 60 s) and ``auto_shutdown`` (default ``never``).
+    ``keep_open``: the child is conversational -- it answers, then waits ``idle`` for
+    messages (``send_to_child``) until it is closed; default false.
+    """
 
     parent_id: str
     role: str = Field(min_length=1, max_length=200)
@@ -32,9 +44,29 @@ class SessionSpawnRequest(_Msg):
     provider: str | None = None
     model: str | None = None
     system: str | None = None
-    restart: Literal["permanent", "transient", "temporary"] | None = None
+    restart: RestartType | None = None
+    child_strategy: Strategy | None = None
+    supervisor: SupervisorPolicy | None = None
+    auto_shutdown: AutoShutdown | None = None
+    significant: bool = False
+    shutdown: float | Literal["brutal_kill"] | None = Field(default=None)
+    keep_open: bool = False
     spawn_key: str | None = None
     call_id: str | None = None
+
+    @model_validator(mode="after")
+    def _check_supervision(self) -> SessionSpawnRequest:
+        check_child_supervision(self.restart, self.significant, self.shutdown)
+        return self
+
+
+def check_child_supervision(restart: str | None, significant: bool, shutdown: object) -> None:
+    """The combinations a child's supervision may not take; raises ``ValueError``."""
+    if significant and restart == "permanent":
+        raise ValueError("a permanent child cannot be significant (as in OTP): it is "
+                         "restarted, never ends on its own")
+    if isinstance(shutdown, float | int) and not 0 <= shutdown <= 3600:
+        raise ValueError("shutdown must be between 0 and 3600 seconds or 'brutal_kill'")
 
 
 class SessionSpawnResponse(_Msg):

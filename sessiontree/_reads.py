@@ -48,17 +48,19 @@ class RuntimeReads:
         """Raise if the runtime can no longer serve a call (the runtime overrides it)."""
 
     def wait(self, session_id: str, timeout: float | None = None) -> SessionInfo:
-        """Block until the session is terminal; return it. Raises :class:`WaitTimeout`
+        """Block until the session has ended, or answered and waits ``idle`` (a
+        conversational session: its ``summary`` is the answer); return it. Raises
+        :class:`WaitTimeout`
         (``timeout`` seconds, a number >= 0, or None for no limit), and the runtime's
         own failures (:class:`SchedulerDied`, :class:`StoreLost`) as soon as they occur."""
         self._check_open()
         check_timeout("timeout", timeout)
         self._store.session(check_id("session_id", session_id))
-        return self._wait_for(lambda: self._terminal(session_id), session_id, timeout)
+        return self._wait_for(lambda: self._settled(session_id), session_id, timeout)
 
-    def _terminal(self, session_id: str) -> SessionInfo | None:
+    def _settled(self, session_id: str) -> SessionInfo | None:
         s = self.session(session_id)
-        return s if s.terminal else None
+        return s if s.terminal or s.state == SessionState.IDLE else None
 
     def _wait_for(
         self, check: Callable[[], SessionInfo | None], what: str, timeout: float | None

@@ -29,6 +29,8 @@ class Reason(StrEnum):
     UNKNOWN_SIDE_EFFECT = "unknown_side_effect"
     PROVIDER_UNAVAILABLE = "provider_unavailable"
     OPERATOR_FAILED = "operator_failed"
+    AUTO_SHUTDOWN = "auto_shutdown"  # a significant child ended its parent (auto_shutdown)
+    CLOSED = "closed"  # the host closed a conversational session
     # why a session moved between live states
     ENQUEUED = "enqueued"
     NEXT_TURN = "next_turn"
@@ -36,6 +38,11 @@ class Reason(StrEnum):
     CHILDREN_ANNOUNCED = "children_announced"
     RESTART = "restart"
     RESOLVED = "resolved"
+    ANSWERED = "answered"  # a conversational session answered and waits (idle)
+    MESSAGE = "message"  # the host sent a message to an idle session
+    NEXT_MESSAGE = "next_message"  # a message that waited its turn is queued
+    JOB_CANCELLED = "job_cancelled"  # the host cancelled the session's current job
+    RETRIED = "retried"  # an operator retried a failed session
     # scheduler
     GLOBAL_LIMIT = "global_limit"
     PROVIDER_LIMIT = "provider_limit"

@@ -14,8 +14,10 @@ host threads                call ``Runtime`` methods. They write the store throu
                             stats, spawn); they never read or write scheduler state.
 the scheduler's thread      (``SchedulerActor``, one) alone owns the queue, the running
                             set, the per-provider counters and back-pressure, the
-                            throttle buffer and its timer bookkeeping; decides spawns,
-                            restarts and provider failures.
+                            throttle buffer and its timer bookkeeping, the stops under
+                            way and abandoned attempts (``supervision.stopping``) and
+                            the group restarts (``supervision.groups``); decides
+                            spawns, restarts and provider failures.
 pooled actor threads        (``actors.threads``) each run one ``SessionActor`` for one
                             model_run: the provider call, the tools, the run's
                             commits. An actor touches only its own run's state, and
@@ -28,7 +30,8 @@ provider event loops        each SDK adapter (``OpenAIProvider``, ``AnthropicPro
                             run's ``CancelToken`` callback. ``close`` closes the
                             registered providers (an ``McpServer`` by its owner).
 the clock's timer threads   (``SystemClock.call_later``) only *send* a message to an
-                            actor (``Wake``, a retry); they never touch its state.
+                            actor (``Wake``, ``StopExpired``, a retry); they never
+                            touch its state.
 the lease heartbeat         (``persistence.heartbeat``) beats on the clock's timer
                             every ``lease_ttl / 3``: renews the owner lease row and
                             checks the store file's identity; on loss it seals the
@@ -70,10 +73,18 @@ from sessiontree._checks import (
 )
 from sessiontree._clock import Clock, SystemClock
 from sessiontree._errors import InvalidInput, RuntimeClosed, SchedulerDied, StoreLost, WorkspaceError
-from sessiontree._limits import Limits, RestartType, Strategy
-from sessiontree._messages import SessionSpawnRequest, SessionSpawnResponse
+from sessiontree._limits import (
+    AutoShutdown,
+    Limits,
+    RestartType,
+    Shutdown,
+    Strategy,
+    SupervisorPolicy,
+    supervision_fields,
+)
 from sessiontree._reads import RuntimeReads
 from sessiontree._reasons import Reason
+from sessiontree._runtime_turns import ChildPort, HostTurns
 from sessiontree._security import RuntimeSecurity, check_grants, issue_root
 from sessiontree._states import SessionState
 from sessiontree.actors.context import FaultHook, RuntimeContext
@@ -101,22 +112,11 @@ LEASE_TTL = 15.0
 ASK_TIMEOUT = 30.0
 
 
-class _SpawnPort:
-    def __init__(self, ctx: RuntimeContext) -> None:
-        self.ctx = ctx
-
-    def spawn(self, request: SessionSpawnRequest) -> SessionSpawnResponse:
-        response: SessionSpawnResponse = self.ctx.scheduler.ask(
-            sch.Spawn(request), timeout=ASK_TIMEOUT
-        )
-        return response
-
-
 _DIED = ("the runtime's scheduler is no longer running (stopped from outside sessiontree); "
          "close this runtime and open the store again: recovery resumes what was in flight")
 
 
-class Runtime(RuntimeReads, RuntimeSecurity):
+class Runtime(RuntimeReads, RuntimeSecurity, HostTurns):
     """A running sessiontree: one store, one SchedulerActor, its session actors."""
 
     def __init__(self, store: Store, ctx: RuntimeContext, owner_id: str, lease_ttl: float):
@@ -202,7 +202,7 @@ class Runtime(RuntimeReads, RuntimeSecurity):
 
     def _start(self) -> None:
         ctx = self._ctx
-        ctx.spawn_port = _SpawnPort(ctx)
+        ctx.spawn_port = ChildPort(ctx)
         ctx.on_scheduler_stopped = self._wake_waiters
         ctx.scheduler = SchedulerActor.start(ctx)
         self._store.add_listener(self._on_commit)
@@ -362,6 +362,10 @@ class Runtime(RuntimeReads, RuntimeSecurity):
         child_strategy: Strategy | None = None,
         start: bool = True,
         meta: dict[str, Any] | None = None,
+        keep_open: bool = False,
+        supervisor: SupervisorPolicy | None = None,
+        auto_shutdown: AutoShutdown | None = None,
+        shutdown: Shutdown | None = None,
     ) -> str:
         """Create a root session (and queue its first model_run unless ``start=False``).
 
@@ -372,6 +376,12 @@ class Runtime(RuntimeReads, RuntimeSecurity):
         ``capabilities`` are the root's tokens (expiring at ``capabilities_expire_at``,
         a clock time, if given): what the tree may ever hold. ``consent`` names cloud
         providers the tree may use without asking (see :meth:`grant_consent`).
+        ``keep_open=True`` makes it conversational: after answering it waits ``idle``
+        for :meth:`send` until :meth:`close_session`. For its children: ``child_strategy``
+        (default ``one_for_one``), ``supervisor`` (its supervisor intensity; default
+        ``Limits.supervisor``, 5 restarts in 60 s) and ``auto_shutdown`` (``never``,
+        ``any_significant``, ``all_significant``; default ``never``). ``shutdown``:
+        seconds a stopped attempt of its gets, or ``"brutal_kill"`` (default 5).
         Returns the session id. Raises :class:`InvalidInput` for bad arguments (among
         them ``capabilities`` given as one ``str``, ``meta`` that is not a JSON object,
         a budget that cannot fund a single model run: fewer tokens than
@@ -408,10 +418,13 @@ class Runtime(RuntimeReads, RuntimeSecurity):
         if max_children is not None and (
                 type(max_children) is not int or max_children < 0):
             raise InvalidInput("max_children must be an int >= 0")
-        if restart not in (None, "permanent", "transient", "temporary"):
-            raise InvalidInput(f"unknown restart type {restart!r}")
-        if child_strategy not in (None, "one_for_one", "one_for_all", "rest_for_one"):
-            raise InvalidInput(f"unknown strategy {child_strategy!r}")
+        try:
+            supervision = supervision_fields(
+                self._ctx.limits, restart=restart, child_strategy=child_strategy,
+                shutdown=shutdown, auto_shutdown=auto_shutdown, supervisor=supervisor,
+                keep_open=keep_open)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
         workspaces = self._ctx.workspaces
         if workspace is None and workspace_mode is not None:
             raise InvalidInput("workspace_mode needs a workspace")
@@ -421,10 +434,8 @@ class Runtime(RuntimeReads, RuntimeSecurity):
             session, _ = tx.create_session(
                 role=role, provider=provider, model=model, budget=budget_v,
                 capabilities=caps, workspace=plan.directory if plan else None,
-                max_children=max_children,
-                restart=restart or self._ctx.limits.default_restart,
-                child_strategy=child_strategy or self._ctx.limits.default_strategy,
-                system=system, task=task, meta=meta, enqueue=start and not own_tree,
+                max_children=max_children, system=system, task=task, meta=meta,
+                enqueue=start and not own_tree, **supervision,  # type: ignore[arg-type]
             )
             issue_root(tx, session.id, caps, capabilities_expire_at, consent_to)
             if plan is not None:

@@ -1,14 +1,19 @@
 """The state machines: sessions, model_run jobs and tool calls, each one table of legal
 transitions checked in one function. Nothing else decides whether a state may move.
 
-Sessions: ``waiting`` means waiting for children to announce back;
+Sessions: ``waiting`` means waiting for children to announce back; ``idle`` means a
+conversational session (``keep_open``) answered and waits for the host's next message;
 ``awaiting_operator`` holds a session whose tool call was cut off between intent and
 result (an operator resolves it); ``awaiting_consent`` and ``paused`` are operator holds
-too. Terminal states never move.
+too. Terminal states never move, with one exception an operator asks for by name:
+``failed -> queued`` is :meth:`Runtime.retry` (``Tx.reopen``), a new attempt from the
+latest checkpoint; ``Tx.set_state`` refuses every move out of a terminal state.
 
 Jobs (one model_run each): ``queued -> running -> completed | failed | cancelled``;
 ``running -> queued`` is a restart or a recovery (a new attempt); a queued job can be
-cancelled, or failed before dispatch (its session's budget cannot admit it).
+cancelled, or failed before dispatch (its session's budget cannot admit it). A job is
+``pending`` when the host sent a message to a session busy with another turn: it waits
+its turn (``pending -> queued``, one at a time, in the order sent) or is cancelled.
 
 Tool calls (the journal): ``pending`` (asked for by the model) ``-> intent`` (journaled,
 about to run) ``-> done | failed``; ``waiting`` is ``wait_for_children`` parked until the
@@ -31,6 +36,7 @@ class SessionState(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     WAITING = "waiting"
+    IDLE = "idle"
     AWAITING_CONSENT = "awaiting_consent"
     AWAITING_OPERATOR = "awaiting_operator"
     PAUSED = "paused"
@@ -50,19 +56,26 @@ _ENDINGS = {S.FAILED, S.CANCELLED}
 TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
     S.CREATED: frozenset({S.QUEUED, S.PAUSED} | _ENDINGS),
     # queued -> awaiting_consent: a cloud provider's run met no consent at dispatch
-    S.QUEUED: frozenset({S.RUNNING, S.PAUSED, S.AWAITING_CONSENT} | _ENDINGS),
+    # queued/waiting -> completed: auto_shutdown, a significant child completed while
+    # its parent waited for it (or for its own next turn)
+    # queued -> idle: the host cancelled a conversational session's queued turn
+    S.QUEUED: frozenset({S.RUNNING, S.PAUSED, S.AWAITING_CONSENT, S.IDLE, S.COMPLETED} | _ENDINGS),
     # running -> queued: the turn asked for tools and its next model_run is queued, or
     # the job was restarted/recovered. running -> completed: the model gave its answer.
+    # running -> idle: a conversational session answered and waits for the host.
     S.RUNNING: frozenset(
-        {S.QUEUED, S.WAITING, S.AWAITING_CONSENT, S.AWAITING_OPERATOR, S.PAUSED, S.COMPLETED}
+        {S.QUEUED, S.WAITING, S.IDLE, S.AWAITING_CONSENT, S.AWAITING_OPERATOR, S.PAUSED,
+         S.COMPLETED}
         | _ENDINGS
     ),
-    S.WAITING: frozenset({S.QUEUED, S.PAUSED} | _ENDINGS),
+    S.WAITING: frozenset({S.QUEUED, S.PAUSED, S.COMPLETED} | _ENDINGS),
+    # idle -> queued: the host sent a message; idle -> completed: the host closed it.
+    S.IDLE: frozenset({S.QUEUED, S.PAUSED, S.COMPLETED} | _ENDINGS),
     S.AWAITING_CONSENT: frozenset({S.QUEUED} | _ENDINGS),
     S.AWAITING_OPERATOR: frozenset({S.QUEUED} | _ENDINGS),
-    S.PAUSED: frozenset({S.QUEUED, S.WAITING} | _ENDINGS),
+    S.PAUSED: frozenset({S.QUEUED, S.WAITING, S.IDLE} | _ENDINGS),
     S.COMPLETED: frozenset(),
-    S.FAILED: frozenset(),
+    S.FAILED: frozenset({S.QUEUED}),  # an operator's retry only (Tx.reopen)
     S.CANCELLED: frozenset(),
 }
 
@@ -85,6 +98,7 @@ def check_transition(session_id: str, from_state: str, to_state: str) -> Session
 class JobState(StrEnum):
     """The state of one model_run job."""
 
+    PENDING = "pending"
     QUEUED = "queued"
     RUNNING = "running"
     COMPLETED = "completed"
@@ -98,8 +112,9 @@ class JobState(StrEnum):
 
 J = JobState
 JOB_TERMINAL: frozenset[JobState] = frozenset({J.COMPLETED, J.FAILED, J.CANCELLED})
-LIVE_JOB_STATES: tuple[str, ...] = (J.QUEUED.value, J.RUNNING.value)
+LIVE_JOB_STATES: tuple[str, ...] = (J.PENDING.value, J.QUEUED.value, J.RUNNING.value)
 JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    J.PENDING: frozenset({J.QUEUED, J.CANCELLED}),
     J.QUEUED: frozenset({J.RUNNING, J.FAILED, J.CANCELLED}),
     J.RUNNING: frozenset({J.QUEUED, J.COMPLETED, J.FAILED, J.CANCELLED}),
     J.COMPLETED: frozenset(),

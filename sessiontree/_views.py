@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from sessiontree._budget import Budget, Usage
+from sessiontree._limits import SupervisorPolicy
 from sessiontree._states import JobState, SessionState, ToolCallState
 from sessiontree.persistence.capabilities import CapabilityToken, read_tokens
 from sessiontree.persistence.records import (
@@ -32,10 +33,14 @@ class SessionInfo(_View):
     """One session as the host sees it. ``spent`` is its own usage plus what its ended
     children's subtrees spent plus ``carved``, the budget its live children hold
     (carved out of this session's, returned unused when they end); ``summary`` is its
-    final answer once it completed (``None`` before, and for sessions that failed);
-    ``meta`` is what the host gave at creation. ``capabilities`` are its effective
-    capabilities now (its live tokens: not revoked, not expired); ``capability_token_ids``
-    every token it was issued (see :meth:`Runtime.capability_tokens`)."""
+    final answer once it completed, or its latest answer while a conversational session
+    waits ``idle`` (``None`` before, and for sessions that failed); ``meta`` is what the
+    host gave at creation. Supervision: its ``restart`` type, ``shutdown`` seconds and
+    whether it is ``significant``; for its children, ``child_strategy``, ``supervisor``
+    (its supervisor intensity) and ``auto_shutdown``; ``keep_open`` if conversational.
+    ``capabilities`` are its effective capabilities now (its live tokens: not revoked,
+    not expired); ``capability_token_ids`` every token it was issued (see
+    :meth:`Runtime.capability_tokens`)."""
 
     id: str
     parent_id: str | None
@@ -58,6 +63,13 @@ class SessionInfo(_View):
     ended_at: float | None
     meta: dict[str, Any] = {}
     summary: str | None = None
+    restart: str = "transient"
+    child_strategy: str = "one_for_one"
+    supervisor: SupervisorPolicy = SupervisorPolicy()
+    auto_shutdown: str = "never"
+    significant: bool = False
+    shutdown: float = 5.0
+    keep_open: bool = False
 
     @property
     def terminal(self) -> bool:
@@ -201,6 +213,14 @@ def info(store: Store, record: SessionRecord, *, with_summary: bool = True) -> S
         ended_at=record.ended_at,
         meta=record.meta,
         summary=summary,
+        restart=record.restart,
+        child_strategy=record.child_strategy,
+        supervisor=SupervisorPolicy(max_restarts=record.child_max_restarts,
+                                    period=record.child_period),
+        auto_shutdown=record.auto_shutdown,
+        significant=record.significant,
+        shutdown=record.shutdown,
+        keep_open=record.keep_open,
     )
 
 

@@ -23,7 +23,7 @@ EXPECTED = sorted([
     "SchedulerStats",
     "SchemaVersionError", "ScriptTurn", "ScriptedProvider", "SessionAnnounceBack", "SessionInfo",
     "SessionNode", "SessionSpawnRequest", "SessionSpawnResponse", "SessionState",
-    "SessionTreeError", "StoreError", "StoreInUse", "StoreLost", "StoreReplaced", "Tool",
+    "SessionTreeError", "StoreError", "StoreInUse", "StoreLost", "StoreReplaced", "SupervisorPolicy", "Tool",
     "ToolCall", "ToolCallInfo",
     "ToolCallState", "ToolContext", "ToolError", "ToolSpec", "Usage", "UnknownSession",
     "VerifyReport", "WaitTimeout", "WorkspaceConflict", "WorkspaceError", "call", "reply", "tool",

@@ -77,7 +77,7 @@ def test_a_failed_commit_leaves_the_cache_as_committed(writer: Store) -> None:
 
     writer.fault_hook = fail
     with pytest.raises(st.StoreError), writer.transaction() as tx:
-        tx.set_state(sid, st.SessionState.PAUSED, "operator")
+        tx.set_state(sid, st.SessionState.PAUSED, st.Reason.PAUSED)
     writer.fault_hook = None
     assert writer.session(sid).state == "queued"
 
@@ -89,7 +89,7 @@ def test_an_observer_reads_the_file_every_time(writer: Store, db_path: Path) -> 
         assert observer.row_cache is None
         assert observer.session(sid).state == "queued"
         with writer.transaction() as tx:
-            tx.set_state(sid, st.SessionState.PAUSED, "operator")
+            tx.set_state(sid, st.SessionState.PAUSED, st.Reason.PAUSED)
         assert observer.session(sid).state == "paused"
     finally:
         observer.close()
@@ -105,7 +105,7 @@ def test_raw_sql_drops_the_cache(writer: Store) -> None:
 def test_a_transaction_inside_a_transaction_is_refused(writer: Store) -> None:
     sid = _new_session(writer)
     with writer.transaction() as tx:
-        tx.set_state(sid, st.SessionState.PAUSED, "operator")
+        tx.set_state(sid, st.SessionState.PAUSED, st.Reason.PAUSED)
         with pytest.raises(st.StoreError, match="already open"), writer.transaction():
             pass
     assert writer.session(sid).state == "paused"  # the outer one still commits

@@ -11,8 +11,9 @@ from sessiontree._states import TERMINAL_STATES, TRANSITIONS, SessionState, chec
 
 LEGAL = [(src, dst) for src, dsts in TRANSITIONS.items() for dst in sorted(dsts)]
 ILLEGAL_SAMPLE = [
-    ("created", "running"), ("created", "completed"), ("queued", "completed"),
-    ("queued", "waiting"), ("waiting", "running"), ("waiting", "completed"),
+    ("created", "running"), ("created", "completed"), ("paused", "completed"),
+    ("queued", "waiting"), ("waiting", "running"), ("awaiting_operator", "completed"),
+    ("idle", "running"), ("idle", "waiting"), ("created", "idle"),
     ("paused", "running"), ("awaiting_operator", "running"), ("running", "created"),
     ("running", "nonsense"), ("nonsense", "queued"),
 ]
@@ -30,11 +31,30 @@ def test_illegal_transitions_raise(src: str, dst: str) -> None:
     assert (info.value.from_state, info.value.to_state) == (src, dst)
 
 
+RETRY = (SessionState.FAILED, SessionState.QUEUED)  # an operator's retry (Tx.reopen) only
+
+
 @pytest.mark.parametrize("terminal", sorted(TERMINAL_STATES))
 @pytest.mark.parametrize("dst", list(SessionState))
-def test_nothing_moves_a_terminal_session(terminal: SessionState, dst: SessionState) -> None:
+def test_nothing_moves_a_terminal_session_but_a_retry(
+    terminal: SessionState, dst: SessionState
+) -> None:
+    if (terminal, dst) == RETRY:
+        assert check_transition("s", terminal.value, dst.value) is dst
+        return
     with pytest.raises(st.IllegalTransition):
         check_transition("s", terminal.value, dst.value)
+
+
+def test_set_state_refuses_to_move_a_failed_session_only_reopen_does(db_path: Path) -> None:
+    with st.Runtime.open(db_path, providers=[st.ScriptedProvider(lambda t: "x")]) as rt:
+        sid = rt.create_session("q", start=False)
+        rt.cancel(sid)
+        with rt._store.transaction() as tx, pytest.raises(st.IllegalTransition):
+            tx.set_state(sid, SessionState.QUEUED, st.Reason.RETRIED)
+        with rt._store.transaction() as tx, pytest.raises(st.IllegalTransition):
+            tx.reopen(sid)  # cancelled, not failed
+        assert rt.session(sid).state == "cancelled"
 
 
 def test_a_completed_session_cannot_be_queued_again(db_path: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 import sessiontree as st
 from sessiontree._clock import ManualClock
+from sessiontree._reasons import Reason
 from sessiontree._states import SessionState
 from sessiontree.actors.ending import end_session
 from sessiontree.persistence import lease, open_store
@@ -115,7 +116,7 @@ def test_leases_are_freed_in_the_transaction_that_ends_the_session(
     with store.transaction() as tx:
         tx.set_state(alice, SessionState.QUEUED)
         tx.set_state(alice, SessionState.RUNNING)
-        end_session(tx, alice, ending, "test")
+        end_session(tx, alice, ending, Reason.COMPLETED)
     assert rows.leases(store, session_id=alice) == []
     [event] = store.events(session_id=alice, type_prefix="FR-EVT-SESS-WORKSPACE-RELEASED")
     assert event.payload == {"reason": f"session_{ending.value}", "patterns": ["a.txt", "src/**"]}

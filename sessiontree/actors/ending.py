@@ -10,9 +10,25 @@ transaction, and in this order:
    its actor's next commit is refused and its late result discarded);
 4. its spend rolls up to its parent and its unused carve returns to it;
 5. its parent's persisted mailbox gets exactly one ``SessionAnnounceBack`` (a unique
-   index makes a second one impossible), and a parent waiting for exactly these
-   children is queued again;
-6. its workspace path leases are freed (``persistence.workspace``).
+   index makes a second one impossible);
+6. if it was a *significant* child and its parent's ``auto_shutdown`` says so
+   (:func:`auto_shutdown_due`), the parent ends too, through this same step;
+   otherwise a parent waiting for exactly these children is queued again;
+7. its workspace path leases are freed (``persistence.workspace``).
+
+The session's own row moves first, so that none of its children's announce-backs can
+wake it; then its children end youngest first (reverse start order, as OTP terminates
+a supervisor's children).
+
+**Auto-shutdown** (OTP 24's ``auto_shutdown``): a parent created or spawned with
+``auto_shutdown="any_significant"`` ends when any child spawned ``significant=True``
+ends on its own (``completed`` or ``failed``); with ``"all_significant"``, when the last
+live significant child does. A child *cancelled* (by the host, an operator or a
+sibling's strategy) does not trigger it. The parent ends like the child that triggered
+it: ``completed`` with that child's answer as its summary, or ``failed``; the reason is
+``auto_shutdown`` either way (OTP has one exit reason, ``shutdown``: we keep whether the
+essential work succeeded). A parent held for a person (paused, awaiting an operator or
+consent) ends ``cancelled`` / ``auto_shutdown`` instead.
 
 It lives with the actors, above ``persistence``: it is supervision's policy written
 through persistence verbs, not a cascade hidden in a setter.
@@ -84,8 +100,41 @@ def _announce(tx: Tx, ended: Any) -> None:
         "summary_hash": ended.summary_hash,
         "usage": subtree.model_dump(mode="json"),
     })
+    if _auto_shutdown(tx, parent, tx.session(ended.id)):
+        return
     if parent.state == SessionState.WAITING.value:
         awaited = set(tx.latest_checkpoint(parent.id).awaited_children)
         if awaited and awaited <= tx.announced_children(parent.id):
             tx.set_state(parent.id, SessionState.QUEUED, Reason.CHILDREN_ANNOUNCED)
             tx.enqueue(parent.id)
+
+
+def auto_shutdown_due(
+    policy: str, significant: bool, child_state: str, other_live_significant: int
+) -> bool:
+    """Whether a child's end shuts its parent down (see the module docstring). Pure."""
+    if policy == "never" or not significant or child_state == SessionState.CANCELLED.value:
+        return False
+    return policy == "any_significant" or other_live_significant == 0
+
+
+_COMPLETABLE = frozenset({SessionState.RUNNING.value, SessionState.QUEUED.value,
+                          SessionState.WAITING.value, SessionState.IDLE.value})
+
+
+def _auto_shutdown(tx: Tx, parent: Any, child: Any) -> bool:
+    if SessionState(parent.state).terminal or parent.auto_shutdown == "never":
+        return False
+    others = sum(1 for s in tx.children_of(parent.id, live_only=True) if s.significant)
+    if not auto_shutdown_due(parent.auto_shutdown, child.significant, child.state, others):
+        return False
+    tx.event("FR-EVT-SESS-AUTO-SHUTDOWN", parent.id, None, {
+        "auto_shutdown": parent.auto_shutdown, "child_id": child.id, "child_state": child.state})
+    if child.state == SessionState.FAILED.value:
+        end_session(tx, parent.id, SessionState.FAILED, Reason.AUTO_SHUTDOWN)
+    elif parent.state in _COMPLETABLE:
+        summary = tx.artifact_json(child.summary_hash) if child.summary_hash else None
+        end_session(tx, parent.id, SessionState.COMPLETED, Reason.AUTO_SHUTDOWN, summary=summary)
+    else:
+        end_session(tx, parent.id, SessionState.CANCELLED, Reason.AUTO_SHUTDOWN)
+    return True

@@ -28,6 +28,7 @@ from sessiontree._reasons import Reason
 from sessiontree._safe_text import exception_message, exception_text, exception_type, printable
 from sessiontree._states import JobState, SessionState, ToolCallState
 from sessiontree.actors.context import RuntimeContext
+from sessiontree.actors.conversation import answered
 from sessiontree.actors.ending import end_session
 from sessiontree.actors.journal import write_tool_result
 from sessiontree.actors.reply_guard import storable_reply
@@ -155,8 +156,12 @@ class ModelTurn:
                                   job_id=self.job_id, attempt=self.attempt)
                 else:
                     self.job_done(tx, "completed")
-                    end_session(tx, self.sid, SessionState.COMPLETED, Reason.COMPLETED,
-                                summary={"summary": reply.content})
+                    assert self.session is not None
+                    if self.session.keep_open:  # conversational: answer, then wait (idle)
+                        answered(tx, self.sid, reply.content)
+                    else:
+                        end_session(tx, self.sid, SessionState.COMPLETED, Reason.COMPLETED,
+                                    summary={"summary": reply.content})
                     tx.checkpoint(self.sid, open_tool_calls=(), awaited_children=(),
                                   job_id=self.job_id, attempt=self.attempt)
         except JobFenced:

@@ -1,9 +1,10 @@
 """The ``sessiontree`` command line.
 
-Commands that only read or repair a store (``tree``, ``events``, ``verify``,
-``resolve``) open it without taking the owner lease, so they work while a host process
-runs it (``resolve``, ``revoke`` and ``consent`` take it for their write, and are refused
-beside a live host). Commands that run sessions (``demo``, ``recover``) open a :class:`Runtime`,
+Commands that only read a store (``tree``, ``events``, ``verify``) open it without
+taking the owner lease, so they work while a host process runs it; an operator's
+decision (``resolve``, ``retry``, ``revoke``, ``consent``) takes the lease for its one
+write, so beside a live host it is refused (decide it in that host: ``Runtime.resolve``,
+``Runtime.retry``, ...). Commands that run sessions (``demo``, ``recover``) open a :class:`Runtime`,
 which takes the lease and recovers whatever a dead process left.
 
 Exit codes: 0 success; 1 the work ended badly (a corrupt store for ``verify``, a root
@@ -25,7 +26,7 @@ from typing import Any
 from sessiontree._errors import SessionTreeError, StoreError, StoreInUse, WaitTimeout
 from sessiontree._ids import new_id
 from sessiontree._runtime import LEASE_TTL, Runtime
-from sessiontree._states import LIVE_JOB_STATES, ToolCallState
+from sessiontree._states import JobState, ToolCallState
 from sessiontree._version import __version__
 from sessiontree._views import SessionInfo
 from sessiontree.console import cli_security, demo
@@ -46,6 +47,8 @@ from sessiontree.console._common import (
 from sessiontree.persistence import lease
 from sessiontree.persistence.store import Store
 from sessiontree.persistence.verify import verify_store
+
+RUNNABLE = (JobState.QUEUED, JobState.RUNNING)
 
 
 # -- demo -------------------------------------------------------------------------------
@@ -140,7 +143,7 @@ def _settle(rt: Runtime, root_id: str, deadline: float | None) -> tuple[SessionI
         except WaitTimeout:
             pass
         root = rt.session(root_id)
-        live_jobs = rt.jobs(states=LIVE_JOB_STATES)
+        live_jobs = rt.jobs(states=RUNNABLE)  # pending ones wait for these
         if _held(rt._store, root) and not live_jobs:
             confirmations += 1
             if confirmations >= 2:
@@ -229,6 +232,25 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     return OK
 
 
+# -- retry ------------------------------------------------------------------------------
+def cmd_retry(args: argparse.Namespace) -> int:
+    from sessiontree.supervision.operator import retry_session
+
+    with _reader(args.db) as store:
+        owner = new_id("cli")
+        try:  # held for the write, as resolve is (a live host holds rows in memory)
+            lease.acquire(store, owner, LEASE_TTL)
+        except StoreInUse as exc:
+            raise CommandError(f"{exc}; or retry it in that host with Runtime.retry") from exc
+        try:
+            job_id = retry_session(store, args.session, args.note)
+        finally:
+            lease.release(store, owner)
+    print(f"session {args.session} is queued again as job {job_id}; it resumes from its "
+          "latest checkpoint when the store is next opened (sessiontree recover, or your host)")
+    return OK
+
+
 # -- parsing ----------------------------------------------------------------------------
 def _positive_int(text: str) -> int:
     value = int(text)
@@ -295,6 +317,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--result", help="what the model sees as the call's result (JSON or text)")
     p.set_defaults(func=cmd_resolve)
     cli_security.add_commands(sub)  # revoke, consent
+
+    p = sub.add_parser("retry", help="retry a failed session from its latest checkpoint")
+    p.add_argument("--db", required=True)
+    p.add_argument("session", help="the failed session's id")
+    p.add_argument("--note", help="why (kept beside the event, never as a reason)")
+    p.set_defaults(func=cmd_retry)
     return parser
 
 

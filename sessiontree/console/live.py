@@ -29,6 +29,7 @@ STATE_STYLES: dict[str, str] = {
     "queued": "yellow",
     "running": "bold cyan",
     "waiting": "blue",
+    "idle": "green",
     "awaiting_consent": "bold magenta",
     "awaiting_operator": "bold red",
     "paused": "dim yellow",

@@ -74,6 +74,13 @@ def session(row: Any) -> SessionRecord:
         restart=row.restart,
         child_strategy=row.child_strategy,
         restart_log=tuple_of(row.restart_log),
+        shutdown=row.shutdown,
+        significant=bool(row.significant),
+        auto_shutdown=row.auto_shutdown,
+        child_max_restarts=row.child_max_restarts,
+        child_period=row.child_period,
+        child_restart_log=tuple_of(row.child_restart_log),
+        keep_open=bool(row.keep_open),
         workspace=row.workspace,
         task_hash=row.task_hash,
         summary_hash=row.summary_hash,
@@ -101,6 +108,8 @@ def job(row: Any) -> JobRecord:
         not_before=row.not_before,
         reason=row.reason,
         created_at=row.created_at,
+        input_hash=row.input_hash,
+        input_seq=row.input_seq,
     )
 
 

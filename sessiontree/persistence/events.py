@@ -167,6 +167,61 @@ class SchedEnqueued(_Payload):
     attempt: int
     provider: str
     not_before: float | None = None
+    pending: bool = False  # a message for a busy session: it waits its turn
+
+
+class SessStopped(_Payload):
+    """An attempt a stop cancelled has ended (the shutdown protocol): ``stopped`` (it
+    saw its cancel), ``crashed`` (it died on the way), ``abandoned`` (still running
+    after ``shutdown`` seconds: fenced, no longer waited for), ``killed`` (a
+    ``brutal_kill`` child: fenced, never waited for), ``not_running`` (a group member
+    with no attempt in flight)."""
+
+    attempt: int | None
+    outcome: str
+    shutdown: float
+    reason: str
+    group_parent_id: str | None = None
+
+
+class SessGroupRestart(_Payload):
+    """A parent's children are restarted as a group: stopped in ``stop_order``, then
+    started again in ``members`` (spawn) order once all stopped and ``delay`` passed."""
+
+    strategy: str
+    cause_session_id: str
+    members: list[str]
+    stop_order: list[str]
+    delay: float
+    restarts_in_period: int
+    again: bool = False  # a member crashed while the group was being restarted
+    counted: bool = True  # False: a crash while stopping, folded into the restart under way
+
+
+class SessGroupStarted(_Payload):
+    members: list[str]
+
+
+class SessSupervisorGaveUp(_Payload):
+    restarts_in_period: int
+    max_restarts: int
+    period: float
+    cause_session_id: str
+
+
+class SessAutoShutdown(_Payload):
+    auto_shutdown: str
+    child_id: str
+    child_state: str
+
+
+class SessRetried(_Payload):
+    job_id: str
+    attempt: int
+    failed_reason: str | None
+    checkpoint_seq: int
+    parent_told_again: bool | None
+    note: str | None = None
 
 
 class SchedDispatched(_Payload):
@@ -190,6 +245,7 @@ class SchedCancelled(_Payload):
     attempt: int
     reason: str
     was_running: bool
+    note: str | None = None  # the host's free text beside the reason (cancel_job)
 
 
 class SchedRetried(_Payload):
@@ -317,6 +373,12 @@ EVENT_SCHEMAS: dict[str, type[_Payload]] = {
     "FR-EVT-SESS-RESTARTED": SessRestarted,
     "FR-EVT-SESS-RECOVERED": SessRecovered,
     "FR-EVT-SESS-STORE-LOST": SessStoreLost,
+    "FR-EVT-SESS-STOPPED": SessStopped,
+    "FR-EVT-SESS-GROUP-RESTART": SessGroupRestart,
+    "FR-EVT-SESS-GROUP-STARTED": SessGroupStarted,
+    "FR-EVT-SESS-SUPERVISOR-GAVE-UP": SessSupervisorGaveUp,
+    "FR-EVT-SESS-AUTO-SHUTDOWN": SessAutoShutdown,
+    "FR-EVT-SESS-RETRIED": SessRetried,
     "FR-EVT-SESS-SCHED-ENQUEUED": SchedEnqueued,
     "FR-EVT-SESS-SCHED-DISPATCHED": SchedDispatched,
     "FR-EVT-SESS-SCHED-COMPLETED": SchedCompleted,

@@ -37,6 +37,15 @@ class SessionRow(_Base):
     restart = pw.CharField(default="transient")
     child_strategy = pw.CharField(default="one_for_one")
     restart_log = pw.TextField(default="[]")
+    # supervision (issue 19): this session's shutdown and significance as a child, and
+    # its supervisor intensity and auto-shutdown as a parent; conversational sessions
+    shutdown = pw.FloatField(default=5.0)
+    significant = pw.BooleanField(default=False)
+    auto_shutdown = pw.CharField(default="never")
+    child_max_restarts = pw.IntegerField(default=5)
+    child_period = pw.FloatField(default=60.0)
+    child_restart_log = pw.TextField(default="[]")
+    keep_open = pw.BooleanField(default=False)
     workspace = pw.TextField(null=True)
     task_hash = pw.CharField(null=True)
     summary_hash = pw.CharField(null=True)
@@ -90,6 +99,8 @@ class JobRow(_Base):
     provider = pw.CharField()
     not_before = pw.FloatField(null=True)
     reason = pw.CharField(null=True)
+    input_hash = pw.CharField(null=True)  # a host's message the run answers (Runtime.send)
+    input_seq = pw.IntegerField(null=True)  # its seq once appended to the history
     created_at = pw.FloatField()
     started_at = pw.FloatField(null=True)
     ended_at = pw.FloatField(null=True)

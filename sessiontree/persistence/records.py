@@ -30,6 +30,13 @@ class SessionRecord:
     restart: str
     child_strategy: str
     restart_log: tuple[float, ...]
+    shutdown: float
+    significant: bool
+    auto_shutdown: str
+    child_max_restarts: int
+    child_period: float
+    child_restart_log: tuple[float, ...]
+    keep_open: bool
     workspace: str | None
     task_hash: str | None
     summary_hash: str | None
@@ -64,6 +71,8 @@ class JobRecord:
     not_before: float | None
     reason: str | None
     created_at: float
+    input_hash: str | None = None
+    input_seq: int | None = None
 
 
 @dataclass(frozen=True)
@@ -156,7 +165,10 @@ class CommitSummary:
     states: list[tuple[str, str]] = field(default_factory=list)  # (session_id, new state)
     jobs: list[JobRecord] = field(default_factory=list)  # jobs inserted or re-queued
     cancelled_jobs: list[str] = field(default_factory=list)  # job ids cancelled in the store
+    cancel_reasons: dict[str, str] = field(default_factory=dict)  # job id -> reason code
     messages: list[MessageRecord] = field(default_factory=list)  # appended, in order
+    events: int = 0  # Flight Recorder events written (an event alone is a change too)
 
     def __bool__(self) -> bool:
-        return bool(self.states or self.jobs or self.cancelled_jobs or self.messages)
+        return bool(self.states or self.jobs or self.cancelled_jobs or self.messages
+                    or self.events)

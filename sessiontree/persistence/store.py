@@ -26,7 +26,7 @@ from sessiontree._errors import (
     StoreError,
     UnknownSession,
 )
-from sessiontree.persistence import convert
+from sessiontree.persistence import convert, migrate
 from sessiontree.persistence import sqlite as engine
 from sessiontree.persistence.models import Models, bind_models
 from sessiontree.persistence.records import (
@@ -44,8 +44,9 @@ from sessiontree.persistence.tx import Tx
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-"""Bumped on every incompatible schema change; a store with a higher one is refused."""
+SCHEMA_VERSION = 2
+"""Bumped on every schema change; a store with a higher one is refused, a lower one is
+upgraded at open (``persistence.migrate``)."""
 
 FaultHook = Callable[[str], None]
 Listener = Callable[[CommitSummary], None]
@@ -78,10 +79,16 @@ class Store:
                     if row is None:
                         self.m.meta.insert(key="schema_version", value=str(SCHEMA_VERSION)).execute()
                         return
-                try:
-                    version = int(row.value)
-                except ValueError:
-                    raise CorruptStore(f"bad schema_version {row.value!r} in {self.path}") from None
+                    try:
+                        version = int(row.value)
+                    except ValueError:
+                        raise CorruptStore(f"bad schema_version {row.value!r} in {self.path}") from None
+                    if version < SCHEMA_VERSION:  # additive upgrades (persistence.migrate)
+                        added = migrate.add_missing_columns(self.db, self.m)
+                        self.m.meta.update(value=str(SCHEMA_VERSION)).where(
+                            self.m.meta.key == "schema_version").execute()
+                        log.info("store %s upgraded to schema %d: %s", self.path,
+                                 SCHEMA_VERSION, ", ".join(added) or "nothing to add")
                 if version > SCHEMA_VERSION:
                     raise SchemaVersionError(
                         f"store {self.path} has schema version {version}; this sessiontree "

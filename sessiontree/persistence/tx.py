@@ -12,7 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from sessiontree._budget import Budget, Usage
-from sessiontree._errors import StoreError
+from sessiontree._errors import IllegalTransition, InvalidInput, StoreError
 from sessiontree._ids import new_id
 from sessiontree._reasons import Reason
 from sessiontree._states import (
@@ -55,7 +55,7 @@ class Tx(QueryTx):
         for key in ("budget", "usage", "children_spent", "carved"):
             if key in fields and not isinstance(fields[key], str):
                 fields[key] = fields[key].model_dump_json()
-        for key in ("restart_log", "meta", "capabilities"):
+        for key in ("restart_log", "child_restart_log", "meta", "capabilities"):
             if key in fields and not isinstance(fields[key], str):
                 fields[key] = convert.dumps(list(fields[key]) if key != "meta" else fields[key])
         fields["updated_at"] = self.now
@@ -79,6 +79,12 @@ class Tx(QueryTx):
         task: str = "",
         meta: dict[str, Any] | None = None,
         enqueue: bool = True,
+        shutdown: float = 5.0,
+        significant: bool = False,
+        auto_shutdown: str = "never",
+        child_max_restarts: int = 5,
+        child_period: float = 60.0,
+        keep_open: bool = False,
     ) -> tuple[SessionRecord, JobRecord | None]:
         """Create a session with its first messages and checkpoint (and its first job).
 
@@ -106,6 +112,13 @@ class Tx(QueryTx):
             max_children=max_children,
             restart=restart,
             child_strategy=child_strategy,
+            shutdown=float(shutdown),
+            significant=bool(significant),
+            auto_shutdown=auto_shutdown,
+            child_max_restarts=child_max_restarts,
+            child_period=float(child_period),
+            child_restart_log="[]",
+            keep_open=bool(keep_open),
             workspace=workspace,
             task_hash=task_hash,
             spawn_key=spawn_key,
@@ -159,7 +172,21 @@ class Tx(QueryTx):
         if str(to_state) in _TERMINAL:
             raise StoreError(
                 f"session {session_id}: a session ends through actors.ending.end_session")
+        from_state = self._row(session_id).state
+        if from_state in _TERMINAL:  # only an operator's retry reopens one (reopen)
+            raise IllegalTransition(session_id, from_state, str(to_state))
         self._move(session_id, to_state, reason, None, None)
+
+    def reopen(self, session_id: str) -> SessionRecord:
+        """Move a ``failed`` session back to ``queued`` for an operator's retry (the one
+        move out of a terminal state), clearing its end time and its restart log.
+        Raises :class:`IllegalTransition` for a session that is not ``failed``."""
+        from_state = self._row(session_id).state
+        if from_state != SessionState.FAILED.value:
+            raise IllegalTransition(session_id, from_state, SessionState.QUEUED.value)
+        self._move(session_id, SessionState.QUEUED, Reason.RETRIED, None, None)
+        self.update_session(session_id, ended_at=None, restart_log=[])
+        return self.session(session_id)
 
     def mark_ended(
         self, session_id: str, to_state: SessionState, reason: Reason | str | None,
@@ -180,7 +207,11 @@ class Tx(QueryTx):
         row = self._row(session_id)
         from_state = row.state
         dst = check_transition(session_id, from_state, str(to_state))
-        why = None if reason is None else str(reason)
+        try:  # a reason is a code a program switches on; free text goes in ``note``
+            why = None if reason is None else Reason(reason).value
+        except ValueError:
+            raise InvalidInput(f"{reason!r} is not a reason code; free text is a note",
+                               reason_text=str(reason)) from None
         fields: dict[str, Any] = {"state": dst.value, "state_reason": why, "updated_at": self.now}
         if summary is not None:
             fields["summary_hash"] = self.put(summary)
@@ -293,16 +324,21 @@ class Tx(QueryTx):
 
     # -- jobs -------------------------------------------------------------------------
     def enqueue(
-        self, session_id: str, *, attempt: int = 1, not_before: float | None = None
+        self, session_id: str, *, attempt: int = 1, not_before: float | None = None,
+        pending: bool = False, input_hash: str | None = None,
     ) -> JobRecord:
+        """Add a model_run job: ``queued``, or ``pending`` (a message for a busy session,
+        waiting its turn). ``input_hash`` is the host's message the run answers: it is
+        appended to the history when the job is dispatched."""
         row = self._row(session_id)
         job_id = new_id("job")
         order = self._next_job_order()
+        state = JobState.PENDING if pending else JobState.QUEUED
         fields = {
             "id": job_id, "order": order, "session_id": session_id, "root_id": row.root_id,
-            "kind": "model_run", "state": JobState.QUEUED.value, "attempt": attempt, "provider": row.provider,
+            "kind": "model_run", "state": state.value, "attempt": attempt, "provider": row.provider,
             "not_before": not_before, "reason": None, "created_at": self.now,
-            "started_at": None, "ended_at": None,
+            "started_at": None, "ended_at": None, "input_hash": input_hash, "input_seq": None,
         }
         self._insert("job", fields)
         job = convert.job(SimpleNamespace(**fields))
@@ -311,9 +347,11 @@ class Tx(QueryTx):
             "FR-EVT-SESS-SCHED-ENQUEUED",
             session_id,
             job_id,
-            {"attempt": attempt, "provider": row.provider, "not_before": not_before},
+            {"attempt": attempt, "provider": row.provider, "not_before": not_before}
+            | ({"pending": True} if pending else {}),
         )
-        self.summary.jobs.append(job)
+        if not pending:
+            self.summary.jobs.append(job)
         return job
 
     def fence(self, job_id: str, attempt: int) -> None:
@@ -335,4 +373,6 @@ class Tx(QueryTx):
             self.summary.jobs.append(self.job(job_id))
         elif dst is JobState.CANCELLED:
             self.summary.cancelled_jobs.append(job_id)
+            if fields.get("reason"):
+                self.summary.cancel_reasons[job_id] = fields["reason"]
 

@@ -211,6 +211,7 @@ class TxBase:
     ) -> None:
         """Record a Flight Recorder event (validated now, written at commit)."""
         data = payload_json(event_type, payload)
+        self.summary.events += 1
         root = self._roots.get(session_id) if session_id else None
         if session_id and root is None:
             found = self._session_row(session_id)

@@ -63,6 +63,14 @@ class JournalTx(TxBase):
             "body_hash": body_hash, "created_at": self.now,
         }, ignore=True))
 
+    def withdraw_post(self, session_id: str, kind: str, sender_id: str) -> bool:
+        """Take back an unread post (a retried child's announce-back), so that the
+        sender may post once more. False if there was none, or it was read."""
+        cur = self._exec('DELETE FROM "mailbox" WHERE "session_id" = ? AND "kind" = ? '
+                         'AND "sender_id" = ? AND "consumed_at" IS NULL',
+                         (session_id, kind, sender_id))
+        return bool(cur.rowcount)
+
     def announced_children(self, session_id: str) -> set[str]:
         cur = self._exec('SELECT "sender_id" FROM "mailbox" WHERE "session_id" = ? AND "kind" = ?',
                          (session_id, "announce_back"))

@@ -83,8 +83,22 @@ class QueryTx(JournalTx):
                          tuple(str(s) for s in states))
         return [self.job(r[0]) for r in cur.fetchall()]
 
+    def jobs_of(self, session_id: str) -> list[JobRecord]:
+        """Every job of the session, in enqueue order."""
+        cur = self._exec('SELECT "id" FROM "job" WHERE "session_id" = ? ORDER BY "order"',
+                         (session_id,))
+        return [self.job(r[0]) for r in cur.fetchall()]
+
+    def job_by_input(self, session_id: str, input_hash: str) -> JobRecord | None:
+        """The session's job that answers this message, if one was queued for it."""
+        found = self._exec('SELECT "id" FROM "job" WHERE "session_id" = ? AND "input_hash" = ?',
+                           (session_id, input_hash)).fetchone()
+        return None if found is None else self.job(found[0])
+
     def live_jobs(self, session_id: str) -> list[JobRecord]:
-        cur = self._exec('SELECT * FROM "job" WHERE "session_id" = ? AND "state" IN (?, ?)',
-                         (session_id, *LIVE_JOB_STATES))
+        """The session's pending, queued and running jobs, in enqueue order."""
+        marks = ", ".join("?" * len(LIVE_JOB_STATES))
+        cur = self._exec(f'SELECT * FROM "job" WHERE "session_id" = ? AND "state" IN ({marks}) '
+                         'ORDER BY "order"', (session_id, *LIVE_JOB_STATES))
         names = [d[0] for d in cur.description]
         return [convert.job(SimpleNamespace(**dict(zip(names, r, strict=True)))) for r in cur]

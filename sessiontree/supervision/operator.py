@@ -1,20 +1,25 @@
-"""Operator decisions: resolve a side-effecting call that was cut off.
+"""Operator decisions: resolve a side-effecting call that was cut off; retry a failed
+session.
 
 Recovery never guesses whether a side effect happened. The session waits in
 ``awaiting_operator`` until an operator says the call is ``done`` (it happened; an
 optional ``result`` is what the model will see) or ``failed`` (it did not); then the
-session is queued again and resumes from its checkpoint.
+session is queued again and resumes from its checkpoint. A ``failed`` session stays
+failed until an operator retries it (:func:`retry_session`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sessiontree._errors import InvalidInput, StoreError
+from sessiontree._budget import Usage
+from sessiontree._errors import IllegalTransition, InvalidInput, StoreError
 from sessiontree._reasons import Reason
 from sessiontree._states import SessionState, ToolCallState
 from sessiontree.actors.journal import write_tool_result
+from sessiontree.persistence.records import SessionRecord
 from sessiontree.persistence.store import Store
+from sessiontree.persistence.tx import Tx
 
 
 def resolve_call(store: Store, call_id: str, outcome: str, result: Any = None) -> str:
@@ -50,3 +55,67 @@ def resolve_call(store: Store, call_id: str, outcome: str, result: Any = None) -
                       attempt=0)
         tx.enqueue(session.id)
         return session.id
+
+
+def retry_session(store: Store, session_id: str, note: str | None = None) -> str:
+    """An operator's retry of a ``failed`` session: a new attempt from its latest
+    checkpoint (``FR-EVT-SESS-RETRIED``). Returns the new job's id.
+
+    The session moves ``failed -> queued`` (reason ``retried``), its restart log is
+    cleared, and a new model_run is queued (its attempt numbers go on from the last
+    one). A child is retried only while its parent is live: its budget is carved from
+    the parent again (what it spent stays spent; a retry is never given more budget)
+    and its announce-back is withdrawn if the parent has not read it yet -- the parent,
+    still waiting, is told again when the child ends again. A parent that already read
+    it is not told twice. Raises :class:`IllegalTransition` for a session that is not
+    ``failed``, :class:`InvalidInput` when its parent has ended or cannot carve its
+    budget again.
+    """
+    if note is not None and not isinstance(note, str):
+        raise InvalidInput("note must be a str")
+    with store.transaction() as tx:
+        session = tx.session(session_id)
+        failed_reason = session.state_reason
+        told_again: bool | None = None
+        if session.parent_id is not None:
+            told_again = _take_back_announce(tx, session)
+        tx.reopen(session_id)
+        last = max((j.attempt for j in tx.jobs_of(session_id)), default=0)
+        job = tx.enqueue(session_id, attempt=last + 1)
+        tx.event("FR-EVT-SESS-RETRIED", session_id, job.id, {
+            "job_id": job.id, "attempt": job.attempt, "failed_reason": failed_reason,
+            "checkpoint_seq": session.checkpoint_seq, "parent_told_again": told_again,
+            "note": note})
+        return job.id
+
+
+def _take_back_announce(tx: Tx, child: SessionRecord) -> bool:
+    """Undo the roll-up of the child's end into its parent (carve its budget again) and
+    withdraw its announce-back unless the parent already read it. Returns whether the
+    parent will be told again."""
+    if child.state != SessionState.FAILED.value:
+        raise IllegalTransition(child.id, child.state, SessionState.QUEUED.value)
+    assert child.parent_id is not None
+    parent = tx.session(child.parent_id)
+    if SessionState(parent.state).terminal:
+        raise InvalidInput(f"the parent of {child.id} has ended ({parent.state}): retry it "
+                           "from a live parent, or retry the parent", session_id=child.id)
+    posts = tx.posts_from(parent.id, [child.id])
+    rolled_up = Usage(**posts[child.id]["usage"]) if child.id in posts else Usage()
+    spent = parent.children_spent.model_dump()
+    for key, value in rolled_up.model_dump().items():
+        spent[key] = max(type(value)(0), spent[key] - value)
+    carved = parent.carved + child.budget.as_usage()
+    tx.update_session(parent.id, children_spent=Usage(**spent), carved=carved)
+    left = tx.session(parent.id).available()
+    short = [name for name in ("tokens", "cost", "model_runs")
+             if getattr(left, name) is not None and getattr(left, name) < 0]
+    if short:
+        raise InvalidInput(f"the parent of {child.id} cannot carve its budget again "
+                           f"(short of {', '.join(short)})", reason=Reason.BUDGET,
+                           session_id=child.id)
+    unread = child.id not in tx.consumed_senders(parent.id)
+    if unread:
+        tx.withdraw_post(parent.id, "announce_back", child.id)
+        tx.update_session(child.id, announced=False)
+    return unread

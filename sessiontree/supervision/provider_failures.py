@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from sessiontree._limits import Limits
 from sessiontree._reasons import Reason
+from sessiontree._safe_text import exception_text
 from sessiontree._states import JobState, SessionState
 from sessiontree.actors.ending import end_session
 from sessiontree.actors.messages import ActorCrashed
@@ -62,7 +63,7 @@ def apply_provider_error(
             return None
         session = tx.session(msg.session_id)
         if not err.retryable:
-            _fail(tx, session, job, reason, str(err))
+            _fail(tx, session, job, reason, exception_text(err))
             pressure.forget_run(job.id)
         else:
             cooldown = decide_cooldown(pressure.of(job.provider), now, err.retry_after, policy)
@@ -83,7 +84,7 @@ def apply_provider_error(
                     tx.set_state(session.id, SessionState.QUEUED, reason)
             else:
                 _fail(tx, session, job, Reason.PROVIDER_RETRIES_EXHAUSTED,
-                      f"{failures} retryable failures; last: {err}")
+                      f"{failures} retryable failures; last: {exception_text(err)}")
             applied = (job.provider, job.id, cooldown)
         summary = tx.summary
     if applied is not None:  # only once the outcome is committed

@@ -13,7 +13,7 @@ heads (a busy session, a provider at its limit) walks further, one step per such
 from __future__ import annotations
 
 import heapq
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,6 +35,8 @@ class FairQueue:
         self._trees: OrderedDict[str, deque[QueuedJob]] = OrderedDict()  # next in turn first
         self._delayed: list[tuple[float, int, QueuedJob]] = []
         self._known: dict[str, int] = {}  # live job_id -> attempt; anything else is stale
+        self._session_of: dict[str, str] = {}  # live job_id -> its session
+        self._sessions: Counter[str] = Counter()  # live jobs held, by session
 
     def __len__(self) -> int:
         return len(self._known)
@@ -46,6 +48,9 @@ class FairQueue:
         """Add a job (ignored if the same attempt is already queued). True if added."""
         if self._live(job):
             return False
+        if job.job_id not in self._known:
+            self._sessions[job.session_id] += 1
+            self._session_of[job.job_id] = job.session_id
         self._known[job.job_id] = job.attempt
         if not_before is not None and not_before > now:
             heapq.heappush(self._delayed, (not_before, job.order, job))
@@ -63,7 +68,18 @@ class FairQueue:
 
     def discard(self, job_id: str) -> None:
         """Forget a queued job (cancelled): it is never popped."""
-        self._known.pop(job_id, None)
+        if self._known.pop(job_id, None) is not None:
+            self._forget(job_id)
+
+    def _forget(self, job_id: str) -> None:
+        session_id = self._session_of.pop(job_id)
+        self._sessions[session_id] -= 1
+        if self._sessions[session_id] <= 0:
+            del self._sessions[session_id]
+
+    def has_session(self, session_id: str) -> bool:
+        """True if a job of this session is queued here (ready or delayed)."""
+        return session_id in self._sessions
 
     def pop_next(self, eligible: Callable[[QueuedJob], bool]) -> QueuedJob | None:
         """The first eligible job of the first tree that has one; that tree goes last."""
@@ -88,6 +104,7 @@ class FairQueue:
             del self._trees[root]
         if found is not None:
             del self._known[found.job_id]
+            self._forget(found.job_id)
         return found
 
     def first(self) -> QueuedJob | None:

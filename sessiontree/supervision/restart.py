@@ -10,21 +10,24 @@ Restart types, after OTP:
 A restart re-queues the interrupted model_run with ``attempt + 1`` after an exponential
 back-off; the new attempt resumes from the latest checkpoint. Past the intensity
 (``RestartPolicy.max_restarts`` in ``period`` seconds) the session fails with reason
-``restart_intensity`` and its parent gets an announce-back saying so.
+``restart_intensity`` and its parent gets an announce-back saying so. Every restart of a
+child also counts in its parent's supervisor intensity (``supervision.intensity``):
+past it, the parent gives up instead of restarting.
 
 Strategies over a parent's children (the parent's ``child_strategy``):
 - ``one_for_one`` (default): only the crashed child is restarted;
-- ``one_for_all``: every running sibling is restarted too (temporary ones cancelled);
-- ``rest_for_one``: the siblings spawned after the crashed one are restarted.
-When a child fails past its intensity the failure escalates by the same strategy: under
-``one_for_all`` its live siblings are cancelled (``sibling_failed``), under
-``rest_for_one`` the younger ones are; the parent decides what to do next. A child that
-crashes and is not restarted by its type (``temporary``, or ``transient`` on a
-non-retryable error) ends alone: its siblings are not touched.
+- ``one_for_all``: every live sibling is restarted with it, as a group;
+- ``rest_for_one``: the siblings spawned after the crashed one are, as a group.
+A group restart (``supervision.groups``) stops the members in reverse start order,
+starts none until all have stopped, and starts them all again in start order once the
+crashed child's back-off has passed; temporary members are stopped and not restarted.
+When a child fails past its intensity the failure escalates by the same strategy
+(``intensity.escalate``). A child that crashes and is not restarted by its type
+(``temporary``, or ``transient`` on a non-retryable error) ends alone.
 
 :func:`decide_restart` and :func:`affected_siblings` are pure (tested by tables);
 :func:`apply_crash` writes their outcome in one transaction and returns what the
-scheduler must do in memory.
+scheduler must do in memory (the group restart to run, if any).
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ from sessiontree.actors.messages import ActorCrashed
 from sessiontree.persistence.records import CommitSummary, JobRecord, SessionRecord
 from sessiontree.persistence.store import Store
 from sessiontree.persistence.tx import Tx
+from sessiontree.supervision.intensity import decide_supervisor, escalate, give_up
+
+GroupPhase = Literal["stopping", "starting"] | None
 
 
 @dataclass(frozen=True)
@@ -89,17 +95,36 @@ def affected_siblings(
     return []
 
 
+@dataclass(frozen=True)
+class GroupPlan:
+    """A group restart decided in the crash's transaction, for the scheduler to run."""
+
+    parent_id: str
+    strategy: str
+    cause: str  # the crashed child (already stopped: its actor died)
+    members: tuple[str, ...]  # in start (spawn) order, the cause included
+    order: dict[str, int]  # member -> spawn index
+    due: float  # when the group may start again: the crashed child's back-off
+
+
 @dataclass
 class CrashOutcome:
     """What the scheduler applies in memory after :func:`apply_crash` committed."""
 
     summary: CommitSummary = field(default_factory=CommitSummary)
-    restarted_siblings: list[str] = field(default_factory=list)
+    group: GroupPlan | None = None
 
 
-def apply_crash(store: Store, policy: RestartPolicy, msg: ActorCrashed) -> CrashOutcome | None:
+def apply_crash(
+    store: Store, policy: RestartPolicy, msg: ActorCrashed, in_group: GroupPhase = None
+) -> CrashOutcome | None:
     """Record the crash and apply the decision in one transaction. Returns None if the
-    job was cancelled or superseded while it died (nothing to restart)."""
+    job was cancelled or superseded while it died (nothing to restart).
+
+    ``in_group`` is the phase of a group restart the crashed session belongs to, if
+    any: a crash while the group is still ``stopping`` joins that restart (its back-off
+    may delay the group; it is not counted again in the parent's intensity); a crash
+    while it is ``starting`` restarts the group again, counted once."""
     err = msg.error
     outcome = CrashOutcome()
     with store.transaction() as tx:
@@ -113,35 +138,60 @@ def apply_crash(store: Store, policy: RestartPolicy, msg: ActorCrashed) -> Crash
                   "attempt": job.attempt})
         decision = decide_restart(policy, session.restart, safe_retryable(err),
                                   session.restart_log, tx.now)
+        parent = tx.session(session.parent_id) if session.parent_id is not None else None
         if decision.action == "fail":
             assert decision.reason is not None
             _fail(tx, session, job, decision.reason, exception_text(err))
-        else:
-            tx.update_session(session.id, restart_log=list(decision.restart_log))
-            _requeue(tx, session, job, decision.delay, "one_for_one", session.id,
-                     decision.restarts_in_period)
-        if session.parent_id is not None:
-            strategy = tx.session(session.parent_id).child_strategy
-            live = [(s.id, s.spawn_index) for s in tx.children_of(session.parent_id, live_only=True)
-                    if s.id != session.id]
-            for sib_id in affected_siblings(strategy, decision, session.spawn_index, live):
-                sib = tx.session(sib_id)
-                if decision.action == "fail" or sib.restart == "temporary":
-                    why = Reason.SIBLING_FAILED if decision.action == "fail" else Reason.SIBLING_RESTART
-                    end_session(tx, sib.id, SessionState.CANCELLED, why)
-                    continue
-                for sib_job in tx.live_jobs(sib.id):
-                    if sib_job.state == JobState.RUNNING:
-                        _requeue(tx, sib, sib_job, 0.0, strategy, session.id, 0)
-                        outcome.restarted_siblings.append(sib.id)
+            if parent is not None and decision.escalate:
+                escalate(tx, parent, tx.session(session.id))
+            outcome.summary = tx.summary
+            return outcome
+        restarts = 0
+        if parent is not None:
+            restarts = len(parent.child_restart_log)
+            if in_group != "stopping":
+                sup = decide_supervisor(parent.child_max_restarts, parent.child_period,
+                                        parent.child_restart_log, tx.now)
+                if sup.give_up:  # nothing restarts: the crashed child goes with the rest
+                    give_up(tx, parent, session, sup)
+                    outcome.summary = tx.summary
+                    return outcome
+                tx.update_session(parent.id, child_restart_log=list(sup.restart_log))
+                restarts = sup.restarts_in_period
+        tx.update_session(session.id, restart_log=list(decision.restart_log))
+        strategy = parent.child_strategy if parent is not None else "one_for_one"
+        requeue(tx, session, job, decision.delay, strategy, session.id,
+                decision.restarts_in_period)
+        if parent is not None and strategy != "one_for_one":
+            outcome.group = _plan(tx, parent, session, decision, restarts, in_group)
         outcome.summary = tx.summary
     return outcome
 
 
-def _requeue(
+def _plan(
+    tx: Tx, parent: SessionRecord, crashed: SessionRecord, decision: RestartDecision,
+    restarts: int, in_group: GroupPhase,
+) -> GroupPlan:
+    live = [(s.id, s.spawn_index) for s in tx.children_of(parent.id, live_only=True)]
+    reached = set(affected_siblings(parent.child_strategy, decision, crashed.spawn_index,
+                                    [c for c in live if c[0] != crashed.id]))
+    members = tuple(sid for sid, _ in live if sid in reached or sid == crashed.id)
+    plan = GroupPlan(parent.id, parent.child_strategy, crashed.id, members,
+                     dict(live), tx.now + decision.delay)
+    tx.event("FR-EVT-SESS-GROUP-RESTART", parent.id, None, {
+        "strategy": plan.strategy, "cause_session_id": crashed.id, "members": list(members),
+        "stop_order": [m for m in reversed(members) if m != crashed.id],
+        "delay": decision.delay, "restarts_in_period": restarts, "again": in_group is not None,
+        "counted": in_group != "stopping",
+    })
+    return plan
+
+
+def requeue(
     tx: Tx, session: SessionRecord, job: JobRecord, delay: float, strategy: str, cause: str,
     restarts: int,
 ) -> None:
+    """Queue ``job`` again as a new attempt after ``delay`` (fencing the old attempt)."""
     attempt = job.attempt + 1
     tx.set_job(job.id, JobState.QUEUED, attempt=attempt, not_before=tx.now + delay)
     tx.event("FR-EVT-SESS-SCHED-RETRIED", session.id, job.id,

@@ -34,21 +34,28 @@ import pykka
 from sessiontree._budget import Usage
 from sessiontree._cancellation import CancelToken
 from sessiontree._errors import SessionTreeError, StoreError
+from sessiontree._limits import DEFAULT_SHUTDOWN
 from sessiontree._messages import SessionSpawnRequest
 from sessiontree._reasons import Reason
 from sessiontree._safe_text import exception_text
-from sessiontree._states import JobState, SessionState
+from sessiontree._states import TERMINAL_STATES, JobState, SessionState
 from sessiontree.actors.context import RuntimeContext
+from sessiontree.actors.conversation import append_input
 from sessiontree.actors.ending import end_session
 from sessiontree.actors.messages import ActorCrashed, JobFinished, ProviderUsed, RunJob
 from sessiontree.actors.session import SessionActor
 from sessiontree.actors.threads import simple_inbox
 from sessiontree.persistence.records import CommitSummary
-from sessiontree.supervision import consent, provider_failures, restart, spawn
+from sessiontree.supervision import consent, provider_failures, restart, spawn, turns
 from sessiontree.supervision.backpressure import Backpressure, decide_admission
+from sessiontree.supervision.groups import AdvanceGroup, GroupRestarts
 from sessiontree.supervision.queue import FairQueue, QueuedJob
+from sessiontree.supervision.stopping import StopExpired, Stops
+from sessiontree.supervision.turns import CancelJob
 
 log = logging.getLogger(__name__)
+
+_TERMINAL = frozenset(s.value for s in TERMINAL_STATES)
 
 THROTTLE_FLUSH_DELAY = 0.05
 """Seconds a THROTTLED event may wait to share a commit with a dispatch (it is written
@@ -104,6 +111,7 @@ class Running:
     reservation: Usage
     job: QueuedJob | None = None  # while claimed and not yet dispatched
     actor: Any = None
+    shutdown: float = DEFAULT_SHUTDOWN  # the session's, read at dispatch
 
 
 @dataclass
@@ -116,6 +124,7 @@ class SchedulerStats:
     max_running: int = 0
     dispatched: int = 0
     max_by_provider: dict[str, int] = field(default_factory=dict)
+    abandoned: int = 0  # stopped attempts no longer waited for, still in a call
 
 
 class SchedulerActor(pykka.ThreadingActor):
@@ -137,13 +146,15 @@ class SchedulerActor(pykka.ThreadingActor):
         self._throttle_since = 0.0
         self.idle = threading.Condition()
         self.pressure = Backpressure(ctx.limits.provider_limit)  # per-provider back-pressure
+        self.stops = Stops(self)  # the shutdown protocol (supervision.stopping)
+        self.groups = GroupRestarts(self)  # group restarts in order (supervision.groups)
 
     # -- message loop -----------------------------------------------------------------
     def on_receive(self, message: Any) -> Any:
         try:
             return self._handle(message)
         except StoreError as exc:
-            if isinstance(message, Spawn | Cancel | Load | Stats | Shutdown):
+            if isinstance(message, Spawn | Cancel | CancelJob | Load | Stats | Shutdown):
                 raise  # an ask: the caller gets the error
             if self.closing:  # not retried: the next open's recovery picks it up
                 log.warning("store error handling %s while closing: %s", type(message).__name__, exc)
@@ -152,7 +163,7 @@ class SchedulerActor(pykka.ThreadingActor):
             self._retry_later(message)
             return None
         except BaseException as exc:  # not only Exception: pykka would stop every actor
-            if isinstance(message, Spawn | Cancel | Load | Stats | Shutdown):
+            if isinstance(message, Spawn | Cancel | CancelJob | Load | Stats | Shutdown):
                 if isinstance(exc, Exception):
                     raise
                 raise SessionTreeError(f"scheduler: {exception_text(exc)}") from exc
@@ -197,7 +208,9 @@ class SchedulerActor(pykka.ThreadingActor):
         elif isinstance(message, JobFinished):
             self._finished(message)
         elif isinstance(message, ActorCrashed):
-            self._release(message.session_id, message.job_id, message.attempt)
+            run = self._release(message.session_id, message.job_id, message.attempt)
+            if run is not None:
+                self.stops.ended(run, crashed=True)
             self._crashed(message)
         elif isinstance(message, ProviderUsed):
             self.pressure.succeeded(message.provider, self.ctx.clock.now(), message.job_id,
@@ -206,6 +219,12 @@ class SchedulerActor(pykka.ThreadingActor):
             return spawn.decide(self, message.request)
         elif isinstance(message, Cancel):
             self._cancel(message.session_id, message.reason, message.note)
+        elif isinstance(message, CancelJob):
+            return turns.cancel_job_now(self, message)
+        elif isinstance(message, StopExpired):
+            self.stops.expired(message)
+        elif isinstance(message, AdvanceGroup):
+            self.groups.advance_parent(message)
         elif isinstance(message, Load):
             for job in self.ctx.store.jobs(states=[JobState.QUEUED]):
                 self._push(QueuedJob(job.id, job.attempt, job.session_id, job.root_id,
@@ -213,6 +232,7 @@ class SchedulerActor(pykka.ThreadingActor):
         elif isinstance(message, Stats):
             self.stats.running = len(self.running)
             self.stats.queued = len(self.queue)
+            self.stats.abandoned = len(self.stops.abandoned)
             return SchedulerStats(**vars(self.stats))
         elif isinstance(message, Shutdown):
             return self._shutdown(message.timeout)
@@ -233,19 +253,25 @@ class SchedulerActor(pykka.ThreadingActor):
             self.queue.discard(job_id)
             for run in list(self.running.values()):
                 if run.job_id == job_id:
-                    run.token.cancel("cancelled")
+                    self.stops.begin(run, summary.cancel_reasons.get(job_id, "cancelled"))
+        if self.groups.member_of or self.groups.by_parent:
+            for session_id, state in summary.states:
+                if state in _TERMINAL:
+                    self.groups.forget(session_id)
 
     def _release(self, session_id: str, job_id: str, attempt: int) -> Running | None:
         run = self.running.get(session_id)
         if run is None or run.job_id != job_id or run.attempt != attempt:
-            return None
+            return self.stops.release(session_id, job_id, attempt)  # abandoned, if it was
         del self.running[session_id]
         self.by_provider[run.provider] -= 1
         self.pressure.released(run.provider, job_id)
         return run
 
     def _finished(self, message: JobFinished) -> None:
-        self._release(message.session_id, message.job_id, message.attempt)
+        run = self._release(message.session_id, message.job_id, message.attempt)
+        if run is not None:
+            self.stops.ended(run, crashed=False)
 
     def _crashed(self, message: ActorCrashed) -> None:
         if provider_failures.is_provider_error(message):  # back-pressure's, not a crash
@@ -254,17 +280,16 @@ class SchedulerActor(pykka.ThreadingActor):
             if summary is not None:
                 self._apply(summary)
             return
-        outcome = restart.apply_crash(self.ctx.store, self.ctx.limits.restart, message)
+        outcome = restart.apply_crash(self.ctx.store, self.ctx.limits.restart, message,
+                                      self.groups.phase_of(message.session_id))
         if outcome is None:
             return
         self._apply(outcome.summary)
-        for sib_id in outcome.restarted_siblings:
-            run = self.running.get(sib_id)
-            if run is not None:
-                run.token.cancel(Reason.SIBLING_RESTART.value)
+        if outcome.group is not None:
+            self.groups.begin(outcome.group)
 
     def _eligible(self, job: QueuedJob) -> bool:
-        if job.session_id in self.running:
+        if job.session_id in self.running or not self.groups.may_start(job.session_id):
             return False
         if job.provider not in self.ctx.providers:
             # Providers live in code: a store opened without this one keeps the job
@@ -285,14 +310,15 @@ class SchedulerActor(pykka.ThreadingActor):
             return
         now = self.ctx.clock.now()
         self._arm_timer(self.queue.release_due(now))
+        self._arm_timer(self.groups.next_due(now))
         picked: list[Running] = []
-        while len(self.running) < self.ctx.limits.max_concurrent_runs:
+        while len(self.running) + len(self.stops.abandoned) < self.ctx.limits.max_concurrent_runs:
             job = self.queue.pop_next(self._eligible)
             if job is None:
                 break
             self._throttled.pop(job.job_id, None)
             picked.append(self._claim(job))
-        if len(self.running) >= self.ctx.limits.max_concurrent_runs:
+        if len(self.running) + len(self.stops.abandoned) >= self.ctx.limits.max_concurrent_runs:
             head = self.queue.first()
             if head is not None:
                 self._note_throttle(head, Reason.GLOBAL_LIMIT)
@@ -348,6 +374,7 @@ class SchedulerActor(pykka.ThreadingActor):
                       self.ctx.limits.reservation(), job=job)
         self.running[job.session_id] = run
         self.by_provider[job.provider] += 1
+        self.groups.claimed(job.session_id)
         return run
 
     def _dispatch(self, picked: list[Running]) -> None:
@@ -357,12 +384,15 @@ class SchedulerActor(pykka.ThreadingActor):
             with self.ctx.store.transaction() as tx:
                 self._write_throttles(tx)
                 started = [run for run in picked if self._dispatch_one(tx, run)]
+                self.groups.flush(tx)
         except BaseException:
+            self.groups.rollback()
             for run in picked:  # nothing was dispatched: the jobs go back to the queue
                 self._release(run.session_id, run.job_id, run.attempt)
                 if run.job is not None:
                     self._push(run.job, None)
             raise
+        self.groups.committed()
         for run in picked:
             if run not in started:
                 self._release(run.session_id, run.job_id, run.attempt)
@@ -399,7 +429,8 @@ class SchedulerActor(pykka.ThreadingActor):
                      {"attempt": attempt, "reason": Reason.BUDGET_EXCEEDED.value})
             end_session(tx, session_id, SessionState.FAILED, Reason.BUDGET_EXCEEDED)
             return False
-        tx.set_job(job_id, JobState.RUNNING)
+        run.shutdown = session.shutdown
+        tx.set_job(job_id, JobState.RUNNING, **append_input(tx, row))  # a sent message
         tx.set_state(session_id, SessionState.RUNNING)
         tx.event("FR-EVT-SESS-SCHED-DISPATCHED", session_id, job_id,
                  {"attempt": attempt, "provider": run.provider,
@@ -434,4 +465,4 @@ class SchedulerActor(pykka.ThreadingActor):
             run.token.cancel("shutdown")
         actors = [run.actor for run in self.running.values() if run.actor is not None]
         self.running.clear()
-        return actors
+        return actors + self.stops.close()

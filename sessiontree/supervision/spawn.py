@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from sessiontree._budget import Budget
 from sessiontree._errors import WorkspaceError
+from sessiontree._limits import supervision_fields
 from sessiontree._messages import SessionSpawnRequest, SessionSpawnResponse
 from sessiontree._reasons import Reason
 from sessiontree._states import SessionState
@@ -43,6 +44,9 @@ def _check(
     cap = parent.max_children if parent.max_children is not None else limits.max_children
     if parent.spawn_count >= cap:
         return Reason.SPAWN_CAP, f"session already spawned {parent.spawn_count} of {cap} children"
+    if req.significant and parent.auto_shutdown == "never":
+        return Reason.INVALID_INPUT, ("a significant child needs a parent with auto_shutdown "
+                                      "any_significant or all_significant (as in OTP)")
     provider = req.provider or parent.provider
     if provider not in sched.ctx.providers:
         return Reason.UNKNOWN_PROVIDER, f"provider {provider!r} is not registered"
@@ -127,11 +131,14 @@ def _decide(sched: SchedulerActor, req: SessionSpawnRequest) -> SessionSpawnResp
             parent=parent,
             capabilities=derived.granted,
             workspace=parent.workspace,
-            restart=req.restart or sched.ctx.limits.default_restart,
-            child_strategy=sched.ctx.limits.default_strategy,
             spawn_key=req.spawn_key,
             system=req.system,
             task=req.task,
+            **supervision_fields(  # type: ignore[arg-type]
+                sched.ctx.limits, restart=req.restart, child_strategy=req.child_strategy,
+                shutdown=req.shutdown, auto_shutdown=req.auto_shutdown,
+                supervisor=req.supervisor, significant=req.significant,
+                keep_open=req.keep_open),
         )
         capabilities.issue(tx, child.id, [
             (g.capability, g.derived_from, g.expires_at) for g in derived.grants])

@@ -1,10 +1,19 @@
-"""Built-in tools through which a model spawns children and waits for them.
+"""Built-in tools through which a model spawns children, waits for them, and talks to
+conversational ones.
 
 They are registered in every runtime and pass through the Tool Gate and the journal
-like any other tool. ``spawn_session`` needs the ``session.spawn`` capability;
-``wait_for_children`` is allowed only to a session that has children. ``spawn_session`` is
-idempotent because the child is keyed by the call's idempotency key, so a re-run after
-a crash finds the same child instead of making a second one.
+like any other tool. ``spawn_session``, ``send_to_child`` and ``close_child`` need the
+``session.spawn`` capability; ``wait_for_children`` is allowed only to a session that
+has children. ``spawn_session`` is idempotent because the child is keyed
+by the call's idempotency key, so a re-run after a crash finds the same child instead of
+making a second one; ``send_to_child`` likewise queues one message per call.
+
+A child spawned with ``keep_open=true`` is a long-lived worker: it answers its task,
+then waits ``idle``; ``send_to_child`` gives it more work (one message at a time, in
+order), each answer spending the child's own budget -- carved from this session's at
+spawn, as for any child, and returned unused when it ends. It announces back only when
+it ends: ``close_child`` ends it ``completed`` with its latest answer as its summary,
+which ``wait_for_children`` then returns.
 """
 
 from __future__ import annotations
@@ -12,10 +21,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sessiontree._budget import Budget
-from sessiontree._messages import SessionSpawnRequest, SessionSpawnResponse
+from sessiontree._limits import AutoShutdown, RestartType, Strategy, SupervisorPolicy
+from sessiontree._messages import (
+    SessionSpawnRequest,
+    SessionSpawnResponse,
+    check_child_supervision,
+)
 from sessiontree.tools.registry import EffectClass, Tool, ToolContext, ToolError
 
 SPAWN_CAPABILITY = "session.spawn"
@@ -23,6 +37,12 @@ SPAWN_CAPABILITY = "session.spawn"
 
 class SpawnPort(Protocol):
     def spawn(self, request: SessionSpawnRequest) -> SessionSpawnResponse: ...
+
+    def send_to_child(
+        self, parent_id: str, child_id: str, text: str, call_id: str
+    ) -> dict[str, Any]: ...
+
+    def close_child(self, parent_id: str, child_id: str) -> dict[str, Any]: ...
 
 
 class SpawnSessionArgs(BaseModel):
@@ -55,6 +75,28 @@ class SpawnSessionArgs(BaseModel):
         except UnicodeEncodeError:
             raise ValueError("role holds a lone surrogate; give it as valid Unicode text") from None
         return role
+    restart: RestartType | None = Field(
+        default=None, description="permanent | transient | temporary (default transient)")
+    child_strategy: Strategy | None = Field(
+        default=None, description="for the child's own children (default one_for_one)")
+    supervisor: SupervisorPolicy | None = Field(
+        default=None, description="the child's supervisor intensity over its own children "
+        "(default 5 restarts in 60 s)")
+    auto_shutdown: AutoShutdown | None = Field(
+        default=None, description="the child ends when any/all of its significant children "
+        "end (default never)")
+    significant: bool = Field(
+        default=False, description="our auto_shutdown counts this child (never permanent)")
+    shutdown: float | Literal["brutal_kill"] | None = Field(
+        default=None, description="seconds a stopped attempt of the child gets (default 5)")
+    keep_open: bool = Field(
+        default=False, description="a conversational worker: answers, then waits for "
+        "send_to_child until close_child")
+
+    @model_validator(mode="after")
+    def _check(self) -> SpawnSessionArgs:
+        check_child_supervision(self.restart, self.significant, self.shutdown)
+        return self
 
 
 class WaitForChildrenArgs(BaseModel):
@@ -84,6 +126,13 @@ def _spawn(ctx: ToolContext, args: SpawnSessionArgs) -> dict[str, Any]:
             system=args.system,
             provider=args.provider,
             workspace_mode=args.workspace_mode,
+            restart=args.restart,
+            child_strategy=args.child_strategy,
+            supervisor=args.supervisor,
+            auto_shutdown=args.auto_shutdown,
+            significant=args.significant,
+            shutdown=args.shutdown,
+            keep_open=args.keep_open,
             spawn_key=ctx.idempotency_key,
             call_id=ctx.call_id,
         )
@@ -98,6 +147,29 @@ def _spawn(ctx: ToolContext, args: SpawnSessionArgs) -> dict[str, Any]:
         "capabilities_granted": list(response.granted),
         "capabilities_dropped": list(response.dropped),
     }
+
+
+class SendToChildArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    child_id: str = Field(min_length=1, max_length=200, description="a child spawned keep_open")
+    text: str = Field(max_length=200_000, description="the message")
+
+
+class CloseChildArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    child_id: str = Field(min_length=1, max_length=200)
+
+
+def _send_to_child(ctx: ToolContext, args: SendToChildArgs) -> dict[str, Any]:
+    port: SpawnPort = ctx.services
+    return port.send_to_child(ctx.session_id, args.child_id, args.text, ctx.call_id)
+
+
+def _close_child(ctx: ToolContext, args: CloseChildArgs) -> dict[str, Any]:
+    port: SpawnPort = ctx.services
+    return port.close_child(ctx.session_id, args.child_id)
 
 
 def _wait(ctx: ToolContext, args: WaitForChildrenArgs) -> WaitForChildren:
@@ -126,4 +198,26 @@ WAIT_FOR_CHILDREN = Tool(
     builtin=True,
 )
 
-BUILTIN_TOOLS = (SPAWN_SESSION, WAIT_FOR_CHILDREN)
+SEND_TO_CHILD = Tool(
+    name="send_to_child",
+    description="Send a message to a conversational child (spawned with keep_open); it "
+    "answers in turn. Returns the queued job's id.",
+    args_model=SendToChildArgs,
+    fn=_send_to_child,
+    effect=EffectClass.IDEMPOTENT,
+    capability=SPAWN_CAPABILITY,
+    builtin=True,
+)
+
+CLOSE_CHILD = Tool(
+    name="close_child",
+    description="End an idle conversational child (completed); it announces back with its "
+    "latest answer, which wait_for_children returns.",
+    args_model=CloseChildArgs,
+    fn=_close_child,
+    effect=EffectClass.IDEMPOTENT,
+    capability=SPAWN_CAPABILITY,
+    builtin=True,
+)
+
+BUILTIN_TOOLS = (SPAWN_SESSION, WAIT_FOR_CHILDREN, SEND_TO_CHILD, CLOSE_CHILD)
