@@ -104,6 +104,7 @@ class ModelTurn:
 
     def _charge_only(self, reply: ModelReply) -> None:
         with self.store.transaction() as tx:
+            tx.on_job(self.job_id, self.sid, cause=True)  # not fenced: the run is over
             tx.charge(self.sid, reply.usage)
 
     def _commit_reply(self, reply: ModelReply) -> list[PendingCall]:
@@ -203,7 +204,7 @@ class ModelTurn:
         if not decision.allowed or decision.tool is None or decision.args is None:
             reason = decision.reason or Reason.CAPABILITY_DENIED
             self._commit_result(call, False, {"error": decision.message, "reason": reason.value},
-                                rest, reason=reason.value)
+                                rest, reason=reason.value, denied=decision.message)
             return "denied"
         tool = decision.tool
         if not call.intent_attempt:
@@ -272,12 +273,16 @@ class ModelTurn:
 
     def _commit_result(
         self, call: PendingCall, ok: bool, value: Any, rest: list[PendingCall],
-        reason: str | None = None,
+        reason: str | None = None, denied: str | None = None,
     ) -> None:
         rec = call.rec
         try:
             with self.store.transaction() as tx:
                 tx.fence(self.job_id, self.attempt)
+                if denied is not None:  # the Tool Gate refused it: say why, then the result
+                    tx.event("FR-EVT-SESS-TOOL-DENIED", self.sid, self.job_id, {
+                        "call_id": rec.id, "tool": rec.tool, "reason": reason or "denied",
+                        "detail": denied})
                 self.result_in(tx, rec, ok, value, rest, reason)
         except JobFenced:
             for nxt in rest[:1]:

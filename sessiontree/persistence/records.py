@@ -157,6 +157,8 @@ class CommitSummary:
     jobs: list[JobRecord] = field(default_factory=list)  # jobs inserted or re-queued
     cancelled_jobs: list[str] = field(default_factory=list)  # job ids cancelled in the store
     messages: list[MessageRecord] = field(default_factory=list)  # appended, in order
+    spans_ended: list[tuple[str, str]] = field(default_factory=list)  # (trace_id, span_id)
 
     def __bool__(self) -> bool:
-        return bool(self.states or self.jobs or self.cancelled_jobs or self.messages)
+        return bool(self.states or self.jobs or self.cancelled_jobs or self.messages
+                    or self.spans_ended)

@@ -30,9 +30,11 @@ from sessiontree.persistence.records import (
     MessageRecord,
     SessionRecord,
 )
+from sessiontree.persistence.spans import CANCELLED, ERROR, MODEL_RUN, OK, SESSION, span_id
 from sessiontree.persistence.txqueries import QueryTx
 
 _TERMINAL = tuple(sorted(s.value for s in TERMINAL_STATES))
+_SPAN_STATUS = {"completed": OK, "failed": ERROR, "cancelled": CANCELLED}
 
 
 class JobFenced(Exception):
@@ -79,10 +81,13 @@ class Tx(QueryTx):
         task: str = "",
         meta: dict[str, Any] | None = None,
         enqueue: bool = True,
+        spawned_by: str | None = None,
     ) -> tuple[SessionRecord, JobRecord | None]:
         """Create a session with its first messages and checkpoint (and its first job).
 
         All in this transaction, so a kill can never leave a session without its run.
+        ``spawned_by`` is the id of the ``spawn_session`` call that asked for it: the
+        child's span nests under that call's (one trace per tree).
         """
         sid = new_id("ses")
         root_id = parent.root_id if parent else sid
@@ -133,6 +138,10 @@ class Tx(QueryTx):
             },
         )
         self.summary.states.append((sid, SessionState.CREATED.value))
+        self.open_span(SESSION, sid, session_id=sid, root_id=root_id, name=role,
+                       parent=span_id(spawned_by or parent.id, 16) if parent else None,
+                       attributes={"role": role, "provider": provider, "model": model,
+                                   "depth": depth, "parent_id": parent.id if parent else None})
         if system:
             self.add_message(sid, "system", {"role": "system", "content": system})
         self.add_message(
@@ -171,7 +180,14 @@ class Tx(QueryTx):
         if not SessionState(to_state).terminal:
             raise StoreError(f"{to_state} is not a terminal state")
         self._move(session_id, to_state, reason, summary, note)
-        return self.session(session_id)
+        ended = self.session(session_id)
+        why = None if reason is None else str(reason)
+        self.event(f"FR-EVT-SESS-{ended.state.upper()}", session_id, None, {
+            "reason": why, "usage": ended.usage.model_dump(mode="json"),
+            "summary_hash": ended.summary_hash} | ({"note": note} if note is not None else {}))
+        self.close_span(SESSION, session_id, session_id=session_id, root_id=ended.root_id,
+                        status=_SPAN_STATUS[ended.state], detail=why, usage=ended.usage)
+        return ended
 
     def _move(
         self, session_id: str, to_state: SessionState | str, reason: Reason | str | None,
@@ -201,6 +217,10 @@ class Tx(QueryTx):
         row = self._row(session_id)
         total = convert.usage_of(row.usage) + usage
         self.update_session(session_id, usage=total)
+        job = self._jobs.get(session_id)
+        if job is not None:  # the run it pays for: its span shows the tokens
+            self.add_span_usage(job, session_id=session_id, root_id=row.root_id, kind=MODEL_RUN,
+                                usage=usage)
         self.event(
             "FR-EVT-SESS-USAGE",
             session_id,
@@ -321,18 +341,43 @@ class Tx(QueryTx):
         row = self._job_row(job_id)
         if row.state != JobState.RUNNING or row.attempt != attempt:
             raise JobFenced(job_id, attempt, row.state)
+        self.on_job(job_id, row.session_id, cause=True)  # this commit is that run's
 
     def set_job(self, job_id: str, state: JobState, **fields: Any) -> None:
         """Move a job along its state machine (:data:`~sessiontree._states.JOB_TRANSITIONS`)."""
-        dst = check_job_transition(job_id, self._job_row(job_id).state, str(state))
+        row = self._job_row(job_id)
+        src, started, session_id = row.state, row.started_at, row.session_id
+        dst = check_job_transition(job_id, src, str(state))
         fields["state"] = dst.value
         if dst is JobState.RUNNING:
             fields["started_at"] = self.now
         elif dst.terminal:
             fields["ended_at"] = self.now
         self._update("job", fields, "id", job_id)
+        self.on_job(job_id, session_id)
+        self._job_span(job_id, dst, started, session_id, row.attempt, fields.get("reason"))
         if dst is JobState.QUEUED:
             self.summary.jobs.append(self.job(job_id))
         elif dst is JobState.CANCELLED:
             self.summary.cancelled_jobs.append(job_id)
+
+    def _job_span(
+        self, job_id: str, dst: JobState, started: float | None, session_id: str, attempt: int,
+        reason: str | None,
+    ) -> None:
+        """A model_run's span opens at its first dispatch and closes when the job ends
+        (a job that never ran has none)."""
+        if dst is not JobState.RUNNING and (started is None or not dst.terminal):
+            return
+        session = self._row(session_id)
+        if dst is JobState.RUNNING:
+            self.open_span(MODEL_RUN, job_id, session_id=session_id, root_id=session.root_id,
+                           parent=span_id(session_id, 16), name=session.model, job_id=job_id,
+                           attempt=attempt, attributes={"provider": session.provider,
+                                                        "model": session.model,
+                                                        "role": session.role})
+        else:
+            self.close_span(MODEL_RUN, job_id, session_id=session_id, root_id=session.root_id,
+                            status=_SPAN_STATUS[dst.value], detail=reason or dst.value,
+                            attempt=attempt)
 

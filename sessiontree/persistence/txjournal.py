@@ -14,10 +14,11 @@ from sessiontree._errors import StoreError
 from sessiontree._states import ToolCallState, check_call_transition
 from sessiontree.persistence import convert
 from sessiontree.persistence.records import ToolCallRecord
-from sessiontree.persistence.txbase import TxBase, span_id
+from sessiontree.persistence.spans import ERROR, OK, TOOL_CALL, span_id
+from sessiontree.persistence.txspans import SpanTx
 
 
-class JournalTx(TxBase):
+class JournalTx(SpanTx):
     """Tool-call journal and mailbox verbs (see the module docstring)."""
 
     # -- tool calls -------------------------------------------------------------------
@@ -45,14 +46,39 @@ class JournalTx(TxBase):
     def set_tool_call(self, call_id: str, state: ToolCallState, **fields: Any) -> None:
         """Move a tool call along the journal's state machine
         (:data:`~sessiontree._states.CALL_TRANSITIONS`)."""
-        cur = self._exec('SELECT "state" FROM "tool_call" WHERE "id" = ?', (call_id,)).fetchone()
+        cur = self._exec('SELECT "state", "session_id", "job_id", "tool", "effect" FROM "tool_call" '
+                         'WHERE "id" = ?', (call_id,)).fetchone()
         if cur is None:
             raise StoreError(f"unknown tool call {call_id}", call_id=call_id)
-        dst = check_call_transition(call_id, cur[0], str(state))
+        src, session_id, job_id, tool, effect = cur
+        dst = check_call_transition(call_id, src, str(state))
         fields["state"] = dst.value
         if dst.ended:
             fields["finished_at"] = self.now
         self._update("tool_call", fields, "id", call_id)
+        self._tool_span(call_id, ToolCallState(src), dst, session_id,
+                        fields.get("job_id") or job_id, tool, effect)
+
+    def _tool_span(
+        self, call_id: str, src: ToolCallState, dst: ToolCallState, session_id: str,
+        job_id: str | None, tool: str, effect: str,
+    ) -> None:
+        """A call's span opens when it leaves ``pending`` (journaled, or denied) and
+        closes when it ends, under the model_run that ran it."""
+        if src is not ToolCallState.PENDING and (src.ended or not dst.ended):
+            return
+        session = self._session_row(session_id)
+        if session is None:
+            return
+        root = session.root_id
+        if src is ToolCallState.PENDING:
+            self.open_span(TOOL_CALL, call_id, session_id=session_id, root_id=root,
+                           parent=span_id(job_id or session_id, 16), name=tool,
+                           job_id=job_id, call_id=call_id,
+                           attributes={"tool": tool, "effect": effect})
+        if dst.ended:
+            self.close_span(TOOL_CALL, call_id, session_id=session_id, root_id=root,
+                            status=OK if dst is ToolCallState.DONE else ERROR)
 
     # -- mailbox ----------------------------------------------------------------------
     def post(self, session_id: str, kind: str, sender_id: str, body: dict[str, Any]) -> bool:

@@ -63,6 +63,9 @@ def decide(sched: SchedulerActor, req: SessionSpawnRequest) -> SessionSpawnRespo
     store = sched.ctx.store
     with store.transaction() as tx:
         parent = tx.session(req.parent_id)
+        run = sched.running.get(parent.id)
+        if run is not None:  # the parent's run asked: what this writes belongs to it
+            tx.on_job(run.job_id, parent.id, cause=True)
         if req.spawn_key is not None:
             child = tx.session_by_spawn_key(req.spawn_key)
             if child is not None:  # the same spawn call, re-run after a crash
@@ -88,6 +91,7 @@ def decide(sched: SchedulerActor, req: SessionSpawnRequest) -> SessionSpawnRespo
             spawn_key=req.spawn_key,
             system=req.system,
             task=req.task,
+            spawned_by=req.call_id,
         )
         tx.update_session(
             parent.id,
