@@ -25,6 +25,7 @@ from sessiontree._messages import (
     SessionSpawnResponse,
 )
 from sessiontree._reasons import Reason
+from sessiontree._recorder import EventTypeInfo, event_catalog
 from sessiontree._runtime import Runtime
 from sessiontree._states import JobState, SessionState, ToolCallState
 from sessiontree._version import __version__ as __version__
@@ -35,8 +36,11 @@ from sessiontree._views import (
     MessageInfo,
     SessionInfo,
     SessionNode,
+    SpanInfo,
     ToolCallInfo,
 )
+from sessiontree.persistence.export import ExportReport, verify_export
+from sessiontree.persistence.retention import CompactionReport, RetentionPolicy
 from sessiontree.persistence.verify import VerifyReport, verify_store
 from sessiontree.providers.base import (
     ModelMessage,
@@ -59,9 +63,12 @@ __all__ = [
     "Budget",
     "CancelToken",
     "Cancelled",
+    "CompactionReport",
     "CorruptStore",
     "EffectClass",
     "EventInfo",
+    "EventTypeInfo",
+    "ExportReport",
     "IllegalTransition",
     "InvalidInput",
     "JobInfo",
@@ -77,6 +84,7 @@ __all__ = [
     "Reason",
     "RecoveryReport",
     "RestartPolicy",
+    "RetentionPolicy",
     "Runtime",
     "RuntimeClosed",
     "SchedulerStats",
@@ -90,6 +98,7 @@ __all__ = [
     "SessionSpawnResponse",
     "SessionState",
     "SessionTreeError",
+    "SpanInfo",
     "StoreError",
     "StoreInUse",
     "Tool",
@@ -105,7 +114,9 @@ __all__ = [
     "WaitTimeout",
     "WorkspaceConflict",
     "call",
+    "event_catalog",
     "reply",
     "tool",
+    "verify_export",
     "verify_store",
 ]

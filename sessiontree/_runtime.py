@@ -56,9 +56,9 @@ from sessiontree._errors import InvalidInput, RuntimeClosed, WaitTimeout
 from sessiontree._limits import Limits, RestartType, Strategy
 from sessiontree._messages import SessionSpawnRequest, SessionSpawnResponse
 from sessiontree._reasons import Reason
+from sessiontree._recorder import FlightRecorderAPI
 from sessiontree._states import JobState, SessionState, ToolCallState
 from sessiontree._views import (
-    EventInfo,
     JobInfo,
     MailboxPost,
     MessageInfo,
@@ -66,7 +66,6 @@ from sessiontree._views import (
     SessionNode,
     ToolCallInfo,
     build_forest,
-    event_info,
     info,
     job_info,
     mailbox_post,
@@ -105,8 +104,10 @@ class _SpawnPort:
         return response
 
 
-class Runtime:
-    """A running sessiontree: one store, one SchedulerActor, its session actors."""
+class Runtime(FlightRecorderAPI):
+    """A running sessiontree: one store, one SchedulerActor, its session actors. Its
+    Flight Recorder methods (events, spans, retention, export, OpenTelemetry) are
+    :class:`~sessiontree._recorder.FlightRecorderAPI`'s."""
 
     def __init__(self, store: Store, ctx: RuntimeContext, owner_id: str, lease_ttl: float):
         self._store = store  # private: hosts read through the typed methods below
@@ -489,26 +490,6 @@ class Runtime:
         """What was posted to the session's persisted mailbox (announce-backs)."""
         self._store.session(session_id)
         return [mailbox_post(p) for p in self._store.mailbox(session_id)]
-
-    def events(
-        self, *, session_id: str | None = None, root_id: str | None = None,
-        type_prefix: str | None = None, after: int = 0, limit: int | None = None,
-    ) -> list[EventInfo]:
-        """Flight Recorder events in the order they were written, filtered by session
-        (``model_session_id``), by tree (``root_id``), by type prefix (e.g.
-        ``"FR-EVT-SESS-SPAWN-"``), after a sequence number (``EventInfo.seq``), at most
-        ``limit``. Raises :class:`InvalidInput` for a bad filter value."""
-        for name, value in (("session_id", session_id), ("root_id", root_id),
-                            ("type_prefix", type_prefix)):
-            if value is not None and not isinstance(value, str):
-                raise InvalidInput(f"{name} must be a str")
-        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
-            raise InvalidInput("after must be an int >= 0")
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
-            raise InvalidInput("limit must be an int >= 0")
-        return [event_info(e) for e in self._store.events(
-            session_id=session_id, root_id=root_id, type_prefix=type_prefix, after=after,
-            limit=limit)]
 
     def stats(self) -> SchedulerStats:
         """The scheduler's counters now: running and queued jobs, the most that ran at

@@ -20,6 +20,7 @@ from sessiontree.persistence.records import (
     SessionRecord,
     ToolCallRecord,
 )
+from sessiontree.persistence.spans import SpanRecord
 from sessiontree.persistence.store import Store
 
 
@@ -245,3 +246,38 @@ def event_info(r: EventRecord) -> EventInfo:
     return EventInfo(seq=r.seq, event_id=r.event_id, ts=r.ts, type=r.type,
                      model_session_id=r.model_session_id, root_id=r.root_id, job_id=r.job_id,
                      trace_id=r.trace_id, span_id=r.span_id, payload=r.payload)
+
+
+class SpanInfo(_View):
+    """One span of a session tree's trace: a session's life (``kind="session"``), one
+    model_run (``"model_run"``) or one tool call (``"tool_call"``). ``end`` and
+    ``status`` (``ok``, ``error`` or ``cancelled``) are None while it is open; tokens and
+    cost are the model usage charged inside it (a session's: its own runs')."""
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    kind: str
+    name: str
+    model_session_id: str
+    root_id: str
+    job_id: str | None
+    call_id: str | None
+    start: float
+    end: float | None
+    status: str | None
+    status_detail: str | None
+    input_tokens: int
+    output_tokens: int
+    cost: float
+    attempt: int
+    attributes: dict[str, Any]
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end; None while the span is open."""
+        return None if self.end is None else max(0.0, self.end - self.start)
+
+
+def span_info(r: SpanRecord) -> SpanInfo:
+    return SpanInfo(**vars(r))

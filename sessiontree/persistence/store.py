@@ -322,34 +322,37 @@ class Store:
         ]
 
     def events(
-        self,
-        *,
-        session_id: str | None = None,
-        root_id: str | None = None,
-        type_prefix: str | None = None,
-        after: int = 0,
-        limit: int | None = None,
+        self, *, session_id: str | None = None, root_id: str | None = None,
+        type_prefix: str | None = None, job_id: str | None = None, since: float | None = None,
+        until: float | None = None, after: int = 0, limit: int | None = None,
     ) -> list[EventRecord]:
-        with self._reading() as m:
-            q = m.event.select().where(m.event.id > after)
-            if session_id is not None:
-                q = q.where(m.event.model_session_id == session_id)
-            if root_id is not None:
-                # through the session index: the event table indexes only sessions
-                q = q.where(m.event.model_session_id.in_(
-                    m.session.select(m.session.id).where(m.session.root_id == root_id)))
-            if type_prefix is not None:
-                q = q.where(m.event.type.startswith(type_prefix))
-            q = q.order_by(m.event.id)
-            if limit is not None:
-                q = q.limit(limit)
-            return [
-                EventRecord(
-                    r.id, r.event_id, r.ts, r.type, r.model_session_id, r.root_id, r.job_id,
-                    r.trace_id, r.span_id, json.loads(r.payload),
-                )
-                for r in q
-            ]
+        """Events in the order they were written, every given filter applied (``since``
+        inclusive, ``until`` exclusive, in store time). Each filter has its index:
+        ``model_session_id``, ``job_id``, ``ts``; a tree through its sessions
+        (``session.root_id``); a type prefix is a range of names within the rest."""
+        where: list[str] = ['"id" > ?']
+        params: list[Any] = [after]
+        for clause, value in (('"model_session_id" = ?', session_id),
+                              ('"model_session_id" IN (SELECT "id" FROM "session" '
+                               'WHERE "root_id" = ?)', root_id),
+                              ('"job_id" = ?', job_id), ('"ts" >= ?', since), ('"ts" < ?', until)):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        if type_prefix:
+            where.append('"type" >= ? AND "type" < ?')
+            params.extend([type_prefix, type_prefix[:-1] + chr(ord(type_prefix[-1]) + 1)])
+        sql = f'SELECT * FROM "event" WHERE {" AND ".join(where)} ORDER BY "id"'
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        rows = self._rows(sql, tuple(params))
+        try:
+            return [EventRecord(r.id, r.event_id, r.ts, r.type, r.model_session_id, r.root_id,
+                                r.job_id, r.trace_id, r.span_id, json.loads(r.payload))
+                    for r in rows]
+        except ValueError as exc:
+            raise CorruptStore("an event payload is not JSON", path=self.path) from exc
 
     def execute_raw_for_tests(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         """Run raw SQL (tests and fault injection only: corrupt a row, hold a lock)."""

@@ -1,0 +1,68 @@
+"""Flight Recorder reads beyond events (``Store.events``): spans.
+
+Spans are keyed by trace, so a tree's spans are one range of one B-tree; a session's or
+a job's are found within their tree's range.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sessiontree._errors import CorruptStore, UnknownSession
+from sessiontree.persistence.spans import SpanRecord, trace_id_of
+from sessiontree.persistence.store import Store
+
+
+def span_record(r: Any) -> SpanRecord:
+    try:
+        attributes = json.loads(r.attributes)
+    except ValueError as exc:
+        raise CorruptStore(f"span {r.span_id} attributes are not JSON") from exc
+    return SpanRecord(
+        trace_id=r.trace_id, span_id=r.span_id, parent_span_id=r.parent_span_id, kind=r.kind,
+        name=r.name, model_session_id=r.model_session_id, root_id=r.root_id, job_id=r.job_id,
+        call_id=r.call_id, start=r.start_ts, end=r.end_ts, status=r.status,
+        status_detail=r.status_detail, input_tokens=r.input_tokens,
+        output_tokens=r.output_tokens, cost=r.cost, attempt=r.attempt, attributes=attributes)
+
+
+def spans(
+    store: Store, *, session_id: str | None = None, root_id: str | None = None,
+    job_id: str | None = None,
+) -> list[SpanRecord]:
+    """The spans of a tree (``root_id``: any session of it), of one session, or of one
+    job (its model_run and its tool calls), by start time. Raises
+    :class:`UnknownSession` for a session that does not exist."""
+    where, params = [], []
+    if job_id is not None:
+        found = store._rows('SELECT "session_id" FROM "job" WHERE "id" = ?', (job_id,))
+        if not found:
+            return []
+        session_id = session_id or found[0].session_id
+        where.append('"job_id" = ?')
+        params.append(job_id)
+    anchor = session_id or root_id
+    if anchor is None:
+        raise UnknownSession("(none given)")
+    tree_root = store.session(anchor).root_id
+    if root_id is not None and store.session(root_id).root_id != tree_root:
+        return []
+    if session_id is not None:
+        where.append('"model_session_id" = ?')
+        params.append(session_id)
+    sql = 'SELECT * FROM "span" WHERE "trace_id" = ?' + "".join(f" AND {w}" for w in where)
+    rows = store._rows(sql + ' ORDER BY "start_ts", "span_id"', (trace_id_of(tree_root), *params))
+    return [span_record(r) for r in rows]
+
+
+def spans_by_key(store: Store, keys: list[tuple[str, str]]) -> list[SpanRecord]:
+    """The stored spans with these ``(trace_id, span_id)`` keys (those that exist)."""
+    out: list[SpanRecord] = []
+    for start in range(0, len(keys), 200):
+        chunk = keys[start : start + 200]
+        marks = ", ".join(["(?, ?)"] * len(chunk))
+        rows = store._rows(f'SELECT * FROM "span" WHERE ("trace_id", "span_id") IN (VALUES {marks})',
+                           tuple(v for key in chunk for v in key))
+        out.extend(span_record(r) for r in rows)
+    return out
