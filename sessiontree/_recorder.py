@@ -75,11 +75,12 @@ class FlightRecorderAPI:
         until: float | None = None, after: int = 0, limit: int | None = None,
     ) -> list[EventInfo]:
         """Flight Recorder events in the order they were written, filtered by session
-        (``model_session_id``), by tree (``root_id``: every session of that root), by
+        (``model_session_id``), by tree (``root_id``: any session of the tree), by
         type prefix (e.g. ``"FR-EVT-SESS-SPAWN-"``), by ``job_id`` (the model_run that
         wrote them), by time (``since`` inclusive, ``until`` exclusive, store time),
         after a sequence number (``EventInfo.seq``), at most ``limit``. Every filter has
-        an index. Raises :class:`InvalidInput` for a bad filter value."""
+        an index. Raises :class:`InvalidInput` for a bad filter value,
+        :class:`UnknownSession` for a ``root_id`` that names no session."""
         for name, value in (("session_id", session_id), ("root_id", root_id),
                             ("type_prefix", type_prefix), ("job_id", job_id)):
             _opt_str(name, value)
@@ -89,6 +90,8 @@ class FlightRecorderAPI:
             raise InvalidInput("after must be an int >= 0")
         if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
             raise InvalidInput("limit must be an int >= 0")
+        if root_id is not None:
+            root_id = self._store.session(root_id).root_id
         return [event_info(e) for e in self._store.events(
             session_id=session_id, root_id=root_id, type_prefix=type_prefix, job_id=job_id,
             since=since, until=until, after=after, limit=limit)]
