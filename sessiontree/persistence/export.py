@@ -106,7 +106,8 @@ def export_tree(store: Store, session_id: str, out: str | Path) -> ExportReport:
         ids = {s.id for s in sessions}
         for span in stored_spans(store, root_id=sessions[0].root_id):
             if span.model_session_id in ids:
-                write({"kind": "span", **vars(span)})
+                fields = {k: v for k, v in vars(span).items() if k != "kind"}
+                write({**fields, "span_kind": span.kind, "kind": "span"})
         fh.write(json.dumps({"kind": "end", "counts": dict(counts),
                              "digest": digest.hexdigest()}, sort_keys=True) + "\n")
     partial.replace(target)
