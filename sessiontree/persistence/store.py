@@ -41,6 +41,7 @@ from sessiontree.persistence.records import (
 )
 from sessiontree.persistence.rowcache import RowCache
 from sessiontree.persistence.tx import Tx
+from sessiontree.persistence.txbase import event_id_bound
 
 log = logging.getLogger(__name__)
 
@@ -327,18 +328,28 @@ class Store:
         until: float | None = None, after: int = 0, limit: int | None = None,
     ) -> list[EventRecord]:
         """Events in the order they were written, every given filter applied (``since``
-        inclusive, ``until`` exclusive, in store time). Each filter has its index:
-        ``model_session_id``, ``job_id``, ``ts``; a tree through its sessions
-        (``session.root_id``); a type prefix is a range of names within the rest."""
+        inclusive, ``until`` exclusive, in store time). Each filter rides an index: a
+        session's on (model_session_id, job_id); a tree's through its sessions
+        (``session.root_id``); a job's on (model_session_id, job_id) within its tree's
+        sessions (a run also writes its children's and its parent's events); a time
+        range on ``event_id`` (store-time ms first); a type prefix is a range of names
+        within the rest."""
         where: list[str] = ['"id" > ?']
         params: list[Any] = [after]
+        tree = '"model_session_id" IN (SELECT "id" FROM "session" WHERE "root_id" = {})'
         for clause, value in (('"model_session_id" = ?', session_id),
-                              ('"model_session_id" IN (SELECT "id" FROM "session" '
-                               'WHERE "root_id" = ?)', root_id),
+                              (tree.format("?"), root_id),
+                              (tree.format('(SELECT "root_id" FROM "job" WHERE "id" = ?)'), job_id),
                               ('"job_id" = ?', job_id), ('"ts" >= ?', since), ('"ts" < ?', until)):
             if value is not None:
                 where.append(clause)
                 params.append(value)
+        if since is not None:
+            where.append('"event_id" >= ?')
+            params.append(event_id_bound(since))
+        if until is not None:  # a minute's slack: older stores took the ms a bit later
+            where.append('"event_id" < ?')
+            params.append(event_id_bound(until + 60.0))
         if type_prefix:
             where.append('"type" >= ? AND "type" < ?')
             params.extend([type_prefix, type_prefix[:-1] + chr(ord(type_prefix[-1]) + 1)])

@@ -35,6 +35,7 @@ from sessiontree.persistence.txqueries import QueryTx
 
 _TERMINAL = tuple(sorted(s.value for s in TERMINAL_STATES))
 _SPAN_STATUS = {"completed": OK, "failed": ERROR, "cancelled": CANCELLED}
+_ENDED_EVENT = {s: f"FR-EVT-SESS-{s.upper()}" for s in _SPAN_STATUS}
 
 
 class JobFenced(Exception):
@@ -180,14 +181,15 @@ class Tx(QueryTx):
         if not SessionState(to_state).terminal:
             raise StoreError(f"{to_state} is not a terminal state")
         self._move(session_id, to_state, reason, summary, note)
-        ended = self.session(session_id)
+        row = self._row(session_id)
+        usage = convert.usage_of(row.usage)
         why = None if reason is None else str(reason)
-        self.event(f"FR-EVT-SESS-{ended.state.upper()}", session_id, None, {
-            "reason": why, "usage": ended.usage.model_dump(mode="json"),
-            "summary_hash": ended.summary_hash} | ({"note": note} if note is not None else {}))
-        self.close_span(SESSION, session_id, session_id=session_id, root_id=ended.root_id,
-                        status=_SPAN_STATUS[ended.state], detail=why, usage=ended.usage)
-        return ended
+        self.event(_ENDED_EVENT[row.state], session_id, None, {
+            "reason": why, "usage": usage.model_dump(mode="json"),
+            "summary_hash": row.summary_hash} | ({"note": note} if note is not None else {}))
+        self.close_span(SESSION, session_id, session_id=session_id, root_id=row.root_id,
+                        status=_SPAN_STATUS[row.state], detail=why, usage=usage)
+        return convert.session(row)
 
     def _move(
         self, session_id: str, to_state: SessionState | str, reason: Reason | str | None,

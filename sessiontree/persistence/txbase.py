@@ -11,7 +11,6 @@ import functools
 import itertools
 import json
 import os
-import time
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +24,7 @@ from sessiontree.persistence.spans import span_id
 if TYPE_CHECKING:
     from sessiontree.persistence.models import Models
 
-__all__ = ["TxBase", "event_id", "span_id"]
+__all__ = ["TxBase", "event_id", "event_id_bound", "span_id"]
 
 # Job events written before the job's span opens (at dispatch) belong to the session's.
 _QUEUE_EVENTS = frozenset({"FR-EVT-SESS-SCHED-ENQUEUED", "FR-EVT-SESS-SCHED-THROTTLED"})
@@ -34,10 +33,16 @@ _EVENT_ID_PREFIX = os.urandom(4).hex()
 _event_seq = itertools.count()
 
 
-def event_id() -> str:
-    """An event id that sorts by creation (ms clock, then this process's counter), so
-    the unique index on it appends instead of touching a random page each event."""
-    return f"{time.time_ns() // 1_000_000:012x}{_EVENT_ID_PREFIX}{next(_event_seq) % 16**12:012x}"
+def event_id(now: float) -> str:
+    """An event id that sorts by creation: the store-time ms (``ts``), then this
+    process's counter. The unique index on it appends instead of touching a random page
+    each event, and a time range of events is a range of it (:func:`event_id_bound`)."""
+    return f"{event_id_bound(now)}{_EVENT_ID_PREFIX}{next(_event_seq) % 16**12:012x}"
+
+
+def event_id_bound(ts: float) -> str:
+    """The prefix every event id of an event at ``ts`` starts with (ids sort by it)."""
+    return f"{max(0, int(ts * 1000)):012x}"
 
 
 @functools.lru_cache(maxsize=512)
@@ -244,7 +249,7 @@ class TxBase:
         else:
             span = span_id(session_id, 16) if session_id else None
         self._events.append((  # in the order of _EVENT_COLS
-            event_id(), self.now, event_type, session_id, root, job_id,
+            event_id(self.now), self.now, event_type, session_id, root, job_id,
             span_id(root, 32) if root else None, span, data,
         ))
 

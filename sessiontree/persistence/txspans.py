@@ -40,26 +40,27 @@ def _upsert_sql(rows: int) -> str:
     )
 
 
+# Positions in a buffered span row (a list in _SPAN_COLS order: flushed as it is).
+(_PARENT, _NAME, _JOB, _CALL, _START, _END, _STATUS, _DETAIL, _IN, _OUT, _COST, _ATTEMPT,
+ _ATTRS) = (2, 4, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17)
+
+
 class SpanTx(TxBase):
     """Span verbs (see the module docstring)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._spans: dict[tuple[str, str], dict[str, Any]] = {}
+        self._spans: dict[tuple[str, str], list[Any]] = {}
 
-    def _span(self, trace: str, span: str, kind: str, session_id: str, root_id: str) -> dict[str, Any]:
+    def _span(self, subject_id: str, kind: str, session_id: str, root_id: str) -> list[Any]:
         """This transaction's buffered row for a span (a stand-in, used only if the
         span was never opened, until ``open_span`` fills it)."""
-        key = (trace, span)
-        row = self._spans.get(key)
+        trace, span = span_id(root_id, 32), span_id(subject_id, 16)
+        row = self._spans.get((trace, span))
         if row is None:
-            row = self._spans[key] = {
-                "trace_id": trace, "span_id": span, "parent_span_id": None, "kind": kind,
-                "name": kind, "model_session_id": session_id, "root_id": root_id,
-                "job_id": None, "call_id": None, "start_ts": self.now, "end_ts": None,
-                "status": None, "status_detail": None, "input_tokens": 0, "output_tokens": 0,
-                "cost": 0.0, "attempt": 0, "attributes": "{}",
-            }
+            row = self._spans[(trace, span)] = [
+                trace, span, None, kind, kind, session_id, root_id, None, None, self.now, None,
+                None, None, 0, 0, 0.0, 0, "{}"]
         return row
 
     def open_span(
@@ -68,38 +69,41 @@ class SpanTx(TxBase):
         attempt: int = 0, attributes: dict[str, Any] | None = None,
     ) -> None:
         """Open the span of ``subject_id`` (a session, job or call id) now."""
-        row = self._span(span_id(root_id, 32), span_id(subject_id, 16), kind, session_id, root_id)
-        row.update(parent_span_id=parent, name=name, job_id=job_id, call_id=call_id,
-                   start_ts=self.now, attributes=convert.dumps(attributes or {}))
-        row["attempt"] = max(row["attempt"], attempt)
+        row = self._span(subject_id, kind, session_id, root_id)
+        row[_PARENT], row[_NAME], row[_JOB], row[_CALL] = parent, name, job_id, call_id
+        row[_START] = self.now
+        row[_ATTRS] = convert.dumps(attributes) if attributes else "{}"
+        if attempt > row[_ATTEMPT]:
+            row[_ATTEMPT] = attempt
 
     def close_span(
         self, kind: str, subject_id: str, *, session_id: str, root_id: str, status: str,
         detail: str | None = None, attempt: int = 0, usage: Usage | None = None,
     ) -> None:
         """Close the span of ``subject_id`` now with ``status`` (and add ``usage``)."""
-        trace, span = span_id(root_id, 32), span_id(subject_id, 16)
-        row = self._span(trace, span, kind, session_id, root_id)
-        row.update(end_ts=self.now, status=status, status_detail=detail)
-        row["attempt"] = max(row["attempt"], attempt)
+        row = self._span(subject_id, kind, session_id, root_id)
+        row[_END], row[_STATUS], row[_DETAIL] = self.now, status, detail
+        if attempt > row[_ATTEMPT]:
+            row[_ATTEMPT] = attempt
         if usage is not None:
-            self.add_span_usage(subject_id, session_id=session_id, root_id=root_id, kind=kind,
-                                usage=usage)
-        self.summary.spans_ended.append((trace, span))
+            row[_IN] += usage.input_tokens
+            row[_OUT] += usage.output_tokens
+            row[_COST] += usage.cost
+        self.summary.spans_ended.append((row[0], row[1]))
 
     def add_span_usage(
         self, subject_id: str, *, session_id: str, root_id: str, kind: str, usage: Usage,
     ) -> None:
         """Add model usage to the span of ``subject_id`` (open or closed)."""
-        row = self._span(span_id(root_id, 32), span_id(subject_id, 16), kind, session_id, root_id)
-        row["input_tokens"] += usage.input_tokens
-        row["output_tokens"] += usage.output_tokens
-        row["cost"] += usage.cost
+        row = self._span(subject_id, kind, session_id, root_id)
+        row[_IN] += usage.input_tokens
+        row[_OUT] += usage.output_tokens
+        row[_COST] += usage.cost
 
     def flush(self) -> None:
         super().flush()
         if self._spans:
-            rows = [tuple(r[c] for c in _SPAN_COLS) for r in self._spans.values()]
+            rows = list(self._spans.values())
             for start in range(0, len(rows), _ROWS_PER_UPSERT):
                 chunk = rows[start : start + _ROWS_PER_UPSERT]
                 self._exec(_upsert_sql(len(chunk)), [v for row in chunk for v in row])
