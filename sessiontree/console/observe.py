@@ -198,6 +198,10 @@ def cmd_trace(args: argparse.Namespace) -> int:
         for span in spans:
             print(json.dumps(span.model_dump(mode="json"), sort_keys=True))
         return OK
+    if not spans:
+        print(f"no spans recorded for the tree of {args.session_id} (it ran before "
+              "sessiontree recorded spans); its events: sessiontree events --root")
+        return OK
     top = next((s.span_id for s in spans
                 if s.kind == "session" and s.model_session_id == args.session_id), None)
     _console().print(render_trace(spans, top))
