@@ -115,9 +115,10 @@ def cmd_events(args: argparse.Namespace) -> int:
     filters = {"session_id": args.session, "root_id": args.root, "type_prefix": args.type,
                "job_id": args.job, "since": args.since, "until": args.until}
     with _reader(args.db) as store:
-        for sid in (args.session, args.root):
-            if sid is not None:
-                store.session(sid)  # UnknownSession for a bad id
+        if args.session is not None:
+            store.session(args.session)  # UnknownSession for a bad id
+        if args.root is not None:  # any session of the tree names it
+            filters["root_id"] = store.session(args.root).root_id
         if args.follow:
             def emit(event: EventRecord) -> None:
                 data = event.as_json()
@@ -257,7 +258,7 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser("events", help="print Flight Recorder events (or the catalogue)")
     p.add_argument("--db", help="the store")
     p.add_argument("--session", help="only events of this session (model_session_id)")
-    p.add_argument("--root", help="only events of this session's whole tree")
+    p.add_argument("--root", help="only events of the whole tree this session is in")
     p.add_argument("--type", help="only event types starting with this prefix")
     p.add_argument("--job", help="only events written by this model_run job")
     p.add_argument("--since", type=_time, help="from this time on (epoch seconds or ISO 8601)")

@@ -75,7 +75,8 @@ class Store:
                 with self.db.atomic():
                     self.db.create_tables(self.m.all(), safe=True)
                     # (model_session_id, job_id) serves what this index of older stores did
-                    self.db.execute_sql('DROP INDEX IF EXISTS "eventrow_model_session_id"')
+                    self.db.execute_sql(  # type: ignore[no-untyped-call]
+                        'DROP INDEX IF EXISTS "eventrow_model_session_id"')
                     row = self.m.meta.get_or_none(self.m.meta.key == "schema_version")
                     if row is None:
                         self.m.meta.insert(key="schema_version", value=str(SCHEMA_VERSION)).execute()
