@@ -27,7 +27,9 @@ the lease heartbeat         renews the store's owner lease every ``lease_ttl / 3
 store listeners             run on whichever thread committed, right after the commit;
                             they must be cheap and thread-safe: the history cache
                             extends its entries under its own lock, the runtime bumps
-                            a Condition and tells the scheduler of new jobs.
+                            a Condition and tells the scheduler of new jobs, an
+                            OpenTelemetry processor (``add_span_processor``) gets the
+                            spans the commit ended.
 ==========================  ==========================================================
 
 Guarantees: one writer connection, used under the store's lock; every commit's

@@ -265,3 +265,25 @@ def test_otel_failed_session_is_an_error_span_with_its_error_type(db_path: Path)
     (agent,) = [s for s in exporter.get_finished_spans() if s.name.startswith("invoke_agent")]
     assert agent.status.status_code is StatusCode.ERROR
     assert agent.attributes and agent.attributes["error.type"] == "budget_exceeded"
+
+
+def test_cancelling_a_tree_mid_way_leaves_no_span_open(db_path: Path) -> None:
+    def policy(turn: st.ScriptTurn) -> Any:
+        if turn.role == "root":
+            if turn.turn == 0:
+                return st.reply("", st.call("spawn_session", role="worker", task="w"))
+            return st.reply("", st.call("wait_for_children"))
+        return "never stored"
+
+    def latency(request: st.ModelRequest) -> float:
+        return 60.0 if request.role == "worker" else 0.0  # sleep-ok: ends on cancel
+
+    with st.Runtime.open(db_path, providers=[st.ScriptedProvider(policy, latency=latency)]) as rt:
+        root = rt.create_session("go", capabilities=["session.spawn"])
+        rt.wait_state(root, "waiting", timeout=WAIT)
+        rt.cancel(root)
+        spans = rt.spans(root_id=root)
+    assert [s for s in spans if s.end is None] == []
+    (wait,) = [s for s in spans if s.name == "wait_for_children"]
+    assert (wait.status, wait.status_detail) == ("cancelled", "session_ended")
+    assert {s.status for s in spans if s.kind == "session"} == {"cancelled"}

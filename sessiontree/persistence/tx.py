@@ -19,6 +19,7 @@ from sessiontree._states import (
     TERMINAL_STATES,
     JobState,
     SessionState,
+    ToolCallState,
     check_job_transition,
     check_transition,
 )
@@ -30,7 +31,15 @@ from sessiontree.persistence.records import (
     MessageRecord,
     SessionRecord,
 )
-from sessiontree.persistence.spans import CANCELLED, ERROR, MODEL_RUN, OK, SESSION, span_id
+from sessiontree.persistence.spans import (
+    CANCELLED,
+    ERROR,
+    MODEL_RUN,
+    OK,
+    SESSION,
+    TOOL_CALL,
+    span_id,
+)
 from sessiontree.persistence.txqueries import QueryTx
 
 _TERMINAL = tuple(sorted(s.value for s in TERMINAL_STATES))
@@ -187,8 +196,16 @@ class Tx(QueryTx):
         self.event(_ENDED_EVENT[row.state], session_id, None, {
             "reason": why, "usage": usage.model_dump(mode="json"),
             "summary_hash": row.summary_hash} | ({"note": note} if note is not None else {}))
+        status = _SPAN_STATUS[row.state]
+        # A call cut off by the end (running, or parked waiting) stays as the journal
+        # says; its span ends with the session, so no span outlives its session's.
+        for (call_id,) in self._exec(
+                'SELECT "id" FROM "tool_call" WHERE "session_id" = ? AND "state" IN (?, ?)',
+                (session_id, ToolCallState.INTENT.value, ToolCallState.WAITING.value)).fetchall():
+            self.close_span(TOOL_CALL, call_id, session_id=session_id, root_id=row.root_id,
+                            status=CANCELLED if status == OK else status, detail="session_ended")
         self.close_span(SESSION, session_id, session_id=session_id, root_id=row.root_id,
-                        status=_SPAN_STATUS[row.state], detail=why, usage=usage)
+                        status=status, detail=why, usage=usage)
         return convert.session(row)
 
     def _move(
