@@ -331,12 +331,30 @@ class Store:
         until: float | None = None, after: int = 0, limit: int | None = None,
     ) -> list[EventRecord]:
         """Events in the order they were written, every given filter applied (``since``
-        inclusive, ``until`` exclusive, in store time). Each filter rides an index: a
-        session's on (model_session_id, job_id); a tree's through its sessions
-        (``session.root_id``); a job's on (model_session_id, job_id) within its tree's
-        sessions (a run also writes its children's and its parent's events); a time
-        range on ``event_id`` (store-time ms first); a type prefix is a range of names
-        within the rest."""
+        inclusive, ``until`` exclusive, in store time); see :meth:`events_sql`."""
+        sql, params = self.events_sql(session_id=session_id, root_id=root_id,
+                                      type_prefix=type_prefix, job_id=job_id, since=since,
+                                      until=until, after=after, limit=limit)
+        with self._reading():
+            rows = self.db.connection().execute(sql, params).fetchall()  # type: ignore[no-untyped-call]
+        try:
+            return [EventRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],
+                                json.loads(r[9])) for r in rows]
+        except ValueError as exc:
+            raise CorruptStore("an event payload is not JSON", path=self.path) from exc
+
+    @staticmethod
+    def events_sql(
+        *, session_id: str | None = None, root_id: str | None = None,
+        type_prefix: str | None = None, job_id: str | None = None, since: float | None = None,
+        until: float | None = None, after: int = 0, limit: int | None = None,
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The statement :meth:`events` runs. Each filter rides an index: a session's on
+        (model_session_id, job_id); a tree's through its sessions (``session.root_id``);
+        a job's on (model_session_id, job_id) within its tree's sessions (a run also
+        writes its children's and its parent's events); a time range is a range of ids
+        found on ``event_id`` (store-time ms first), then checked on ``ts`` exactly; a
+        type prefix is a range of names within the rest."""
         where: list[str] = ['"id" > ?']
         params: list[Any] = [after]
         tree = '"model_session_id" IN (SELECT "id" FROM "session" WHERE "root_id" = {})'
@@ -347,26 +365,26 @@ class Store:
             if value is not None:
                 where.append(clause)
                 params.append(value)
+        # A time range is a range of ids: the first event at or after each bound, found
+        # by one seek of the event_id index (event ids and ids both grow with store time).
+        first_at = ('COALESCE((SELECT "id" FROM "event" WHERE "event_id" >= ? '
+                    'ORDER BY "event_id" LIMIT 1), 9223372036854775807)')
         if since is not None:
-            where.append('"event_id" >= ?')
+            where.append(f'"id" >= {first_at}')
             params.append(event_id_bound(since))
         if until is not None:  # a minute's slack: older stores took the ms a bit later
-            where.append('"event_id" < ?')
+            where.append(f'"id" < {first_at}')
             params.append(event_id_bound(until + 60.0))
         if type_prefix:
             where.append('"type" >= ? AND "type" < ?')
             params.extend([type_prefix, type_prefix[:-1] + chr(ord(type_prefix[-1]) + 1)])
-        sql = f'SELECT * FROM "event" WHERE {" AND ".join(where)} ORDER BY "id"'
+        sql = ('SELECT "id", "event_id", "ts", "type", "model_session_id", "root_id", "job_id", '
+               f'"trace_id", "span_id", "payload" FROM "event" WHERE {" AND ".join(where)} '
+               'ORDER BY "id"')
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        rows = self._rows(sql, tuple(params))
-        try:
-            return [EventRecord(r.id, r.event_id, r.ts, r.type, r.model_session_id, r.root_id,
-                                r.job_id, r.trace_id, r.span_id, json.loads(r.payload))
-                    for r in rows]
-        except ValueError as exc:
-            raise CorruptStore("an event payload is not JSON", path=self.path) from exc
+        return sql, tuple(params)
 
     def execute_raw_for_tests(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         """Run raw SQL (tests and fault injection only: corrupt a row, hold a lock)."""
