@@ -338,8 +338,7 @@ class Store:
         with self._reading():
             rows = self.db.connection().execute(sql, params).fetchall()  # type: ignore[no-untyped-call]
         try:
-            return [EventRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],
-                                json.loads(r[9])) for r in rows]
+            return [convert.event(r, json.loads(r[9])) for r in rows]
         except ValueError as exc:
             raise CorruptStore("an event payload is not JSON", path=self.path) from exc
 
@@ -372,9 +371,9 @@ class Store:
         if since is not None:
             where.append(f'"id" >= {first_at}')
             params.append(event_id_bound(since))
-        if until is not None:  # a minute's slack: older stores took the ms a bit later
+        if until is not None:  # a second's slack: older stores took the ms a bit later
             where.append(f'"id" < {first_at}')
-            params.append(event_id_bound(until + 60.0))
+            params.append(event_id_bound(until + 1.0))
         if type_prefix:
             where.append('"type" >= ? AND "type" < ?')
             params.extend([type_prefix, type_prefix[:-1] + chr(ord(type_prefix[-1]) + 1)])
