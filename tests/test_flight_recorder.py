@@ -356,3 +356,25 @@ def test_events_follow_prints_a_live_tree_and_stops_when_it_ends(tmp_path: Path)
     printed = [first] + [json.loads(line) for line in rest.splitlines()]
     assert printed == stored
     assert printed[-1]["type"] in ("FR-EVT-SESS-COMPLETED", "FR-EVT-SESS-CHECKPOINT")
+
+
+def test_events_cli_filters_by_root_job_time_and_limit(demo_db: tuple[Path, st.SessionInfo]) -> None:
+    db, root = demo_db
+    with st.Runtime.open(db, setup=demo_module.setup) as rt:
+        child = rt.children(root.id)[2].id
+        job = rt.jobs(session_id=child)[1].id
+        everything = [e.as_json() for e in rt.events()]
+        by_job = [e.as_json() for e in rt.events(job_id=job)]
+    middle = everything[len(everything) // 2]["ts"]
+
+    def run(*argv: str) -> list[dict[str, Any]]:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(["events", "--db", str(db), "--json", *argv]) == 0
+        return [json.loads(line) for line in out.getvalue().splitlines()]
+
+    assert run("--root", child) == everything
+    assert run("--job", job) == by_job and by_job
+    assert run("--since", str(middle), "--limit", "5") == [
+        e for e in everything if e["ts"] >= middle][:5]
+    assert run("--until", str(middle)) == [e for e in everything if e["ts"] < middle]
