@@ -37,7 +37,11 @@ def event_id(now: float) -> str:
     """An event id that sorts by creation: the store-time ms (``ts``), then this
     process's counter. The unique index on it appends instead of touching a random page
     each event, and a time range of events is a range of it (:func:`event_id_bound`)."""
-    return f"{event_id_bound(now)}{_EVENT_ID_PREFIX}{next(_event_seq) % 16**12:012x}"
+    return _event_id(event_id_bound(now))
+
+
+def _event_id(bound: str) -> str:
+    return f"{bound}{_EVENT_ID_PREFIX}{next(_event_seq) % 16**12:012x}"
 
 
 def event_id_bound(ts: float) -> str:
@@ -97,6 +101,7 @@ class TxBase:
         # whose commit this is (see ``on_job``).
         self._jobs: dict[str, str] = {}
         self._cause_job: str | None = None
+        self._id_bound = event_id_bound(now)  # every event of it is at ``now``
 
     # -- plain SQL for the hot path (peewee builds each statement anew: ~200 us a time) --
     def _exec(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> Any:
@@ -249,7 +254,7 @@ class TxBase:
         else:
             span = span_id(session_id, 16) if session_id else None
         self._events.append((  # in the order of _EVENT_COLS
-            event_id(self.now), self.now, event_type, session_id, root, job_id,
+            _event_id(self._id_bound), self.now, event_type, session_id, root, job_id,
             span_id(root, 32) if root else None, span, data,
         ))
 

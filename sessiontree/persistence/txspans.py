@@ -45,6 +45,12 @@ def _upsert_sql(rows: int) -> str:
  _ATTRS) = (2, 4, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17)
 
 
+@functools.lru_cache(maxsize=1024)
+def _attributes_json(items: tuple[tuple[str, Any], ...]) -> str:
+    """A span's attributes as JSON: most repeat (a model_run's provider, model, role)."""
+    return convert.dumps(dict(items))
+
+
 class SpanTx(TxBase):
     """Span verbs (see the module docstring)."""
 
@@ -72,7 +78,7 @@ class SpanTx(TxBase):
         row = self._span(subject_id, kind, session_id, root_id)
         row[_PARENT], row[_NAME], row[_JOB], row[_CALL] = parent, name, job_id, call_id
         row[_START] = self.now
-        row[_ATTRS] = convert.dumps(attributes) if attributes else "{}"
+        row[_ATTRS] = _attributes_json(tuple(attributes.items())) if attributes else "{}"
         if attempt > row[_ATTEMPT]:
             row[_ATTEMPT] = attempt
 
