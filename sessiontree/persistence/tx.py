@@ -197,13 +197,15 @@ class Tx(QueryTx):
             "reason": why, "usage": usage.model_dump(mode="json"),
             "summary_hash": row.summary_hash} | ({"note": note} if note is not None else {}))
         status = _SPAN_STATUS[row.state]
-        # A call cut off by the end (running, or parked waiting) stays as the journal
-        # says; its span ends with the session, so no span outlives its session's.
-        for (call_id,) in self._exec(
-                'SELECT "id" FROM "tool_call" WHERE "session_id" = ? AND "state" IN (?, ?)',
-                (session_id, ToolCallState.INTENT.value, ToolCallState.WAITING.value)).fetchall():
+        # A call cut off by a failure or a cancel (running, or parked waiting) stays as
+        # the journal says; its span ends with the session, so no span outlives its
+        # session's. (A session completes only once every call of it has its result.)
+        calls = [] if status == OK else self._exec(
+            'SELECT "id" FROM "tool_call" WHERE "session_id" = ? AND "state" IN (?, ?)',
+            (session_id, ToolCallState.INTENT.value, ToolCallState.WAITING.value)).fetchall()
+        for (call_id,) in calls:
             self.close_span(TOOL_CALL, call_id, session_id=session_id, root_id=row.root_id,
-                            status=CANCELLED if status == OK else status, detail="session_ended")
+                            status=status, detail="session_ended")
         self.close_span(SESSION, session_id, session_id=session_id, root_id=row.root_id,
                         status=status, detail=why, usage=usage)
         return convert.session(row)
