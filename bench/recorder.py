@@ -97,7 +97,8 @@ def timed(fn: Callable[[], list[Any]], repeat: int) -> tuple[float, int]:
 
 
 def plan(store: Store, filters: dict[str, Any]) -> str:
-    sql, params = store.events_sql(**filters)
+    ids = store._ids_at(store.db.connection(), filters.get("since"), filters.get("until"))
+    sql, params = store.events_sql(**filters, ids=ids)
     rows = store.execute_raw_for_tests(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
     return "; ".join(str(r[-1]) for r in rows)
 

@@ -332,30 +332,49 @@ class Store:
     ) -> list[EventRecord]:
         """Events in the order they were written, every given filter applied (``since``
         inclusive, ``until`` exclusive, in store time); see :meth:`events_sql`."""
-        sql, params = self.events_sql(session_id=session_id, root_id=root_id,
-                                      type_prefix=type_prefix, job_id=job_id, since=since,
-                                      until=until, after=after, limit=limit)
         with self._reading():
-            rows = self.db.connection().execute(sql, params).fetchall()  # type: ignore[no-untyped-call]
+            conn = self.db.connection()  # type: ignore[no-untyped-call]
+            sql, params = self.events_sql(
+                session_id=session_id, root_id=root_id, type_prefix=type_prefix,
+                job_id=job_id, since=since, until=until, after=after, limit=limit,
+                ids=self._ids_at(conn, since, until))
+            rows = conn.execute(sql, params).fetchall()
         try:
             return [convert.event(r, json.loads(r[9])) for r in rows]
         except ValueError as exc:
             raise CorruptStore("an event payload is not JSON", path=self.path) from exc
 
     @staticmethod
+    def _ids_at(conn: Any, since: float | None, until: float | None) -> tuple[int, int] | None:
+        """A time range as a range of ids: the first event at or after each bound, one
+        seek of the event_id index each (event ids and ids both grow with store time).
+        ``until`` gets a second's slack: older stores took the ms a little later."""
+        if since is None and until is None:
+            return None
+        seek = 'SELECT "id" FROM "event" WHERE "event_id" >= ? ORDER BY "event_id" LIMIT 1'
+        end = 2**63 - 1
+        bounds = []
+        for at, default in ((since, 0), (until if until is None else until + 1.0, end)):
+            found = None if at is None else conn.execute(seek, (event_id_bound(at),)).fetchone()
+            bounds.append(found[0] if found else (default if at is None else end))
+        return bounds[0], bounds[1]
+
+    @staticmethod
     def events_sql(
         *, session_id: str | None = None, root_id: str | None = None,
         type_prefix: str | None = None, job_id: str | None = None, since: float | None = None,
         until: float | None = None, after: int = 0, limit: int | None = None,
+        ids: tuple[int, int] | None = None,
     ) -> tuple[str, tuple[Any, ...]]:
         """The statement :meth:`events` runs. Each filter rides an index: a session's on
         (model_session_id, job_id); a tree's through its sessions (``session.root_id``);
         a job's on (model_session_id, job_id) within its tree's sessions (a run also
-        writes its children's and its parent's events); a time range is a range of ids
-        found on ``event_id`` (store-time ms first), then checked on ``ts`` exactly; a
+        writes its children's and its parent's events); a time range is the range of ids
+        ``ids`` (found on ``event_id``: :meth:`_ids_at`), checked on ``ts`` exactly; a
         type prefix is a range of names within the rest."""
-        where: list[str] = ['"id" > ?']
-        params: list[Any] = [after]
+        # one range on the primary key (two would leave the planner the looser one)
+        where: list[str] = ['"id" > ?'] if ids is None else ['"id" >= ? AND "id" < ?']
+        params: list[Any] = [after] if ids is None else [max(after + 1, ids[0]), ids[1]]
         tree = '"model_session_id" IN (SELECT "id" FROM "session" WHERE "root_id" = {})'
         for clause, value in (('"model_session_id" = ?', session_id),
                               (tree.format("?"), root_id),
@@ -364,16 +383,6 @@ class Store:
             if value is not None:
                 where.append(clause)
                 params.append(value)
-        # A time range is a range of ids: the first event at or after each bound, found
-        # by one seek of the event_id index (event ids and ids both grow with store time).
-        first_at = ('COALESCE((SELECT "id" FROM "event" WHERE "event_id" >= ? '
-                    'ORDER BY "event_id" LIMIT 1), 9223372036854775807)')
-        if since is not None:
-            where.append(f'"id" >= {first_at}')
-            params.append(event_id_bound(since))
-        if until is not None:  # a second's slack: older stores took the ms a bit later
-            where.append(f'"id" < {first_at}')
-            params.append(event_id_bound(until + 1.0))
         if type_prefix:
             where.append('"type" >= ? AND "type" < ?')
             params.extend([type_prefix, type_prefix[:-1] + chr(ord(type_prefix[-1]) + 1)])
