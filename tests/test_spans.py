@@ -287,3 +287,27 @@ def test_cancelling_a_tree_mid_way_leaves_no_span_open(db_path: Path) -> None:
     (wait,) = [s for s in spans if s.name == "wait_for_children"]
     assert (wait.status, wait.status_detail) == ("cancelled", "session_ended")
     assert {s.status for s in spans if s.kind == "session"} == {"cancelled"}
+
+
+def test_a_model_run_in_flight_shows_as_an_open_span(db_path: Path) -> None:
+    import threading
+
+    entered = threading.Event()
+
+    def latency(request: st.ModelRequest) -> float:
+        entered.set()
+        return 60.0  # sleep-ok: ScriptedProvider waits on the run's cancel token
+
+    with st.Runtime.open(db_path, providers=[st.ScriptedProvider(lambda t: "ok",
+                                                                 latency=latency)]) as rt:
+        sid = rt.create_session("go")
+        assert entered.wait(WAIT)
+        (job,) = rt.jobs(session_id=sid)
+        (run,) = [s for s in rt.spans(session_id=sid) if s.kind == "model_run"]
+        assert (run.job_id, run.end, run.status, run.attempt) == (job.id, None, None, 1)
+        (life,) = [s for s in rt.spans(root_id=sid) if s.kind == "session"]
+        assert run.parent_span_id == life.span_id
+        assert rt.spans(job_id=job.id) == [run]
+        rt.cancel(sid)
+        (ended,) = [s for s in rt.spans(session_id=sid) if s.kind == "model_run"]
+    assert (ended.start, ended.status) == (run.start, "cancelled")

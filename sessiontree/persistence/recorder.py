@@ -10,7 +10,8 @@ import json
 from typing import Any
 
 from sessiontree._errors import CorruptStore, UnknownSession
-from sessiontree.persistence.spans import SpanRecord, trace_id_of
+from sessiontree._states import JobState
+from sessiontree.persistence.spans import MODEL_RUN, SpanRecord, span_id, trace_id_of
 from sessiontree.persistence.store import Store
 
 
@@ -51,9 +52,35 @@ def spans(
     if session_id is not None:
         where.append('"model_session_id" = ?')
         params.append(session_id)
+    trace = trace_id_of(tree_root)
     sql = 'SELECT * FROM "span" WHERE "trace_id" = ?' + "".join(f" AND {w}" for w in where)
-    rows = store._rows(sql + ' ORDER BY "start_ts", "span_id"', (trace_id_of(tree_root), *params))
-    return [span_record(r) for r in rows]
+    spans_found = [span_record(r) for r in store._rows(sql, (trace, *params))]
+    spans_found += _running(store, trace, tree_root, {s.span_id for s in spans_found},
+                            session_id, job_id)
+    return sorted(spans_found, key=lambda s: (s.start, s.span_id))
+
+
+def _running(
+    store: Store, trace: str, root_id: str, stored: set[str], session_id: str | None,
+    job_id: str | None,
+) -> list[SpanRecord]:
+    """The spans of the tree's running model_runs not yet written (a run's span row is
+    first written by its first commit), from their job rows."""
+    out = []
+    for job in store._rows('SELECT "id", "session_id", "started_at", "attempt" FROM "job" '
+                           'WHERE "state" = ? AND "root_id" = ?', (JobState.RUNNING.value, root_id)):
+        span = span_id(job.id, 16)
+        if span in stored or job.started_at is None or (session_id or job.session_id) != (
+                job.session_id) or (job_id or job.id) != job.id:
+            continue
+        s = store.session(job.session_id)
+        out.append(SpanRecord(
+            trace_id=trace, span_id=span, parent_span_id=span_id(s.id, 16), kind=MODEL_RUN,
+            name=s.model, model_session_id=s.id, root_id=root_id, job_id=job.id, call_id=None,
+            start=job.started_at, end=None, status=None, status_detail=None, input_tokens=0,
+            output_tokens=0, cost=0.0, attempt=job.attempt,
+            attributes={"provider": s.provider, "model": s.model, "role": s.role}))
+    return out
 
 
 def spans_by_key(store: Store, keys: list[tuple[str, str]]) -> list[SpanRecord]:

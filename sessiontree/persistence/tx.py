@@ -239,7 +239,9 @@ class Tx(QueryTx):
         total = convert.usage_of(row.usage) + usage
         self.update_session(session_id, usage=total)
         job = self._jobs.get(session_id)
-        if job is not None:  # the run it pays for: its span shows the tokens
+        started = None if job is None else self._job_row(job).started_at
+        if job is not None and started is not None:  # the run it pays for shows the tokens
+            self._run_span(job, session_id, started, self._job_row(job).attempt)
             self.add_span_usage(job, session_id=session_id, root_id=row.root_id, kind=MODEL_RUN,
                                 usage=usage)
         self.event(
@@ -376,29 +378,37 @@ class Tx(QueryTx):
             fields["ended_at"] = self.now
         self._update("job", fields, "id", job_id)
         self.on_job(job_id, session_id)
-        self._job_span(job_id, dst, started, session_id, row.attempt, fields.get("reason"))
+        self._job_span(job_id, src, dst, started, session_id, row.attempt, fields.get("reason"))
         if dst is JobState.QUEUED:
             self.summary.jobs.append(self.job(job_id))
         elif dst is JobState.CANCELLED:
             self.summary.cancelled_jobs.append(job_id)
 
     def _job_span(
-        self, job_id: str, dst: JobState, started: float | None, session_id: str, attempt: int,
-        reason: str | None,
+        self, job_id: str, src: str, dst: JobState, started: float | None, session_id: str,
+        attempt: int, reason: str | None,
     ) -> None:
-        """A model_run's span opens at its first dispatch and closes when the job ends
-        (a job that never ran has none)."""
-        if dst is not JobState.RUNNING and (started is None or not dst.terminal):
+        """A model_run's span starts at its first dispatch and ends with the job (a job
+        that never ran has none). Its row is written when there is something to keep:
+        the run's first charge, a restart (so its start survives), its end -- not by the
+        dispatch (a read shows a running job's span from its row: ``recorder.spans``)."""
+        if started is None:
             return
-        session = self._row(session_id)
-        if dst is JobState.RUNNING:
-            self.open_span(MODEL_RUN, job_id, session_id=session_id, root_id=session.root_id,
-                           parent=span_id(session_id, 16), name=session.model, job_id=job_id,
-                           attempt=attempt, attributes={"provider": session.provider,
-                                                        "model": session.model,
-                                                        "role": session.role})
-        else:
-            self.close_span(MODEL_RUN, job_id, session_id=session_id, root_id=session.root_id,
+        if dst.terminal:
+            self._run_span(job_id, session_id, started, attempt)
+            self.close_span(MODEL_RUN, job_id, session_id=session_id,
+                            root_id=self._row(session_id).root_id,
                             status=_SPAN_STATUS[dst.value], detail=reason or dst.value,
                             attempt=attempt)
+        elif src == JobState.RUNNING and dst is JobState.QUEUED:
+            self._run_span(job_id, session_id, started, attempt)
+
+    def _run_span(self, job_id: str, session_id: str, started: float, attempt: int) -> None:
+        """This transaction's row for a model_run's span, whole (stored or not)."""
+        session = self._row(session_id)
+        self.open_span(MODEL_RUN, job_id, session_id=session_id, root_id=session.root_id,
+                       parent=span_id(session_id, 16), name=session.model, job_id=job_id,
+                       attempt=attempt, start=started,
+                       attributes={"provider": session.provider, "model": session.model,
+                                   "role": session.role})
 

@@ -3,8 +3,9 @@
 Like events, spans are buffered in the transaction and written by :meth:`flush` in one
 statement: an upsert keyed by ``(trace_id, span_id)``. Opening inserts the row; a later
 transaction's close (or usage) meets the stored row and only sets what it knows: the
-end, the status, tokens and cost added, the highest attempt. Opening a span again (a
-restarted job dispatched anew) changes nothing but its attempt.
+end, the status, tokens and cost added, the highest attempt. Opening a span again
+changes nothing but its attempt. A verb that may be the first to write a span writes it
+whole (``open_span`` then ``close_span``), so a stored span is never a stand-in.
 """
 
 from __future__ import annotations
@@ -72,12 +73,13 @@ class SpanTx(TxBase):
     def open_span(
         self, kind: str, subject_id: str, *, session_id: str, root_id: str,
         parent: str | None, name: str, job_id: str | None = None, call_id: str | None = None,
-        attempt: int = 0, attributes: dict[str, Any] | None = None,
+        attempt: int = 0, attributes: dict[str, Any] | None = None, start: float | None = None,
     ) -> None:
-        """Open the span of ``subject_id`` (a session, job or call id) now."""
+        """Open the span of ``subject_id`` (a session, job or call id) at ``start``
+        (default now); a span already stored keeps its own start."""
         row = self._span(subject_id, kind, session_id, root_id)
         row[_PARENT], row[_NAME], row[_JOB], row[_CALL] = parent, name, job_id, call_id
-        row[_START] = self.now
+        row[_START] = self.now if start is None else start
         row[_ATTRS] = _attributes_json(tuple(attributes.items())) if attributes else "{}"
         if attempt > row[_ATTEMPT]:
             row[_ATTEMPT] = attempt
