@@ -97,8 +97,11 @@ def timed(fn: Callable[[], list[Any]], repeat: int) -> tuple[float, int]:
 
 
 def plan(store: Store, filters: dict[str, Any]) -> str:
-    ids = store._ids_at(store.db.connection(), filters.get("since"), filters.get("until"))
-    sql, params = store.events_sql(**filters, ids=ids)
+    conn = store.db.connection()
+    ids = store._ids_at(conn, filters.get("since"), filters.get("until"))
+    job = store._job_window(conn, filters["job_id"]) if "job_id" in filters else None
+    rest = {k: v for k, v in filters.items() if k != "job_id"}
+    sql, params = store.events_sql(**rest, ids=ids, job=job)
     rows = store.execute_raw_for_tests(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
     return "; ".join(str(r[-1]) for r in rows)
 

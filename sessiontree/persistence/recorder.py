@@ -11,7 +11,7 @@ from typing import Any
 
 from sessiontree._errors import CorruptStore, UnknownSession
 from sessiontree._states import JobState
-from sessiontree.persistence.spans import MODEL_RUN, SpanRecord, span_id, trace_id_of
+from sessiontree.persistence.spans import MODEL_RUN, TOOL_CALL, SpanRecord, span_id, trace_id_of
 from sessiontree.persistence.store import Store
 
 
@@ -55,8 +55,9 @@ def spans(
     trace = trace_id_of(tree_root)
     sql = 'SELECT * FROM "span" WHERE "trace_id" = ?' + "".join(f" AND {w}" for w in where)
     spans_found = [span_record(r) for r in store._rows(sql, (trace, *params))]
-    spans_found += _running(store, trace, tree_root, {s.span_id for s in spans_found},
-                            session_id, job_id)
+    stored = {s.span_id for s in spans_found}
+    spans_found += _running(store, trace, tree_root, stored, session_id, job_id)
+    spans_found += _open_calls(store, trace, tree_root, stored, session_id, job_id)
     return sorted(spans_found, key=lambda s: (s.start, s.span_id))
 
 
@@ -92,4 +93,29 @@ def spans_by_key(store: Store, keys: list[tuple[str, str]]) -> list[SpanRecord]:
         rows = store._rows(f'SELECT * FROM "span" WHERE ("trace_id", "span_id") IN (VALUES {marks})',
                            tuple(v for key in chunk for v in key))
         out.extend(span_record(r) for r in rows)
+    return out
+
+
+def _open_calls(
+    store: Store, trace: str, root_id: str, stored: set[str], session_id: str | None,
+    job_id: str | None,
+) -> list[SpanRecord]:
+    """The spans of the tree's tool calls still running or parked (a call's span row is
+    written when it ends), from their journal rows."""
+    rows = store._rows(
+        'SELECT "id", "session_id", "job_id", "tool", "effect", "created_at" FROM "tool_call" '
+        'WHERE "state" IN (?, ?) AND "session_id" IN (SELECT "id" FROM "session" '
+        'WHERE "root_id" = ?)', ("intent", "waiting", root_id))
+    out = []
+    for c in rows:
+        span = span_id(c.id, 16)
+        if span in stored or (session_id or c.session_id) != c.session_id or (
+                job_id or c.job_id) != c.job_id:
+            continue
+        out.append(SpanRecord(
+            trace_id=trace, span_id=span, parent_span_id=span_id(c.job_id or c.session_id, 16),
+            kind=TOOL_CALL, name=c.tool, model_session_id=c.session_id, root_id=root_id,
+            job_id=c.job_id, call_id=c.id, start=c.created_at, end=None, status=None,
+            status_detail=None, input_tokens=0, output_tokens=0, cost=0.0, attempt=0,
+            attributes={"tool": c.tool, "effect": c.effect}))
     return out

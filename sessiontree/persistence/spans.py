@@ -1,15 +1,19 @@
 """Spans: where in a session tree's life an event happened, and how long each part took.
 
-Three kinds, persisted in the ``span`` table in the transaction that opens or closes
-them (so spans and events always agree):
+Three kinds, persisted in the ``span`` table by the transaction that ends them (so spans
+and events always agree):
 
-- a **ModelSessionSpan** (``kind = "session"``) for each session's life: opened when the
+- a **ModelSessionSpan** (``kind = "session"``) for each session's life: written when the
   session is created, closed when it reaches a terminal state;
-- an **ActivitySpan** for each model_run job (``kind = "model_run"``): opened when the
-  scheduler first dispatches it, closed when the job ends; a restarted job keeps its
-  span (``attempt`` counts its attempts);
-- an **ActivitySpan** for each tool call (``kind = "tool_call"``): opened when the call
-  is journaled (its intent, or its denial), closed with its result.
+- an **ActivitySpan** for each model_run job (``kind = "model_run"``): from its first
+  dispatch to the job's end, with the tokens and cost it was charged; a restarted job
+  keeps its span (``attempt`` counts its attempts);
+- an **ActivitySpan** for each tool call (``kind = "tool_call"``): from when the model
+  asked for it to its result (or its denial, or its session's end).
+
+An activity's row is written once, whole, when it ends (a restart writes a model_run's
+early, so its start survives): one row an activity, in a commit the run makes anyway.
+While one runs, reads show it open from its job or journal row (``recorder.spans``).
 
 Parents: a model_run's parent is its session's span; a tool call's is the model_run that
 ran it; a root session's span has none; a child session's span is the ``spawn_session``

@@ -74,9 +74,6 @@ class Store:
                 self.db.connect(reuse_if_open=True)
                 with self.db.atomic():
                     self.db.create_tables(self.m.all(), safe=True)
-                    # (model_session_id, job_id) serves what this index of older stores did
-                    self.db.execute_sql(  # type: ignore[no-untyped-call]
-                        'DROP INDEX IF EXISTS "eventrow_model_session_id"')
                     row = self.m.meta.get_or_none(self.m.meta.key == "schema_version")
                     if row is None:
                         self.m.meta.insert(key="schema_version", value=str(SCHEMA_VERSION)).execute()
@@ -334,9 +331,14 @@ class Store:
         inclusive, ``until`` exclusive, in store time); see :meth:`events_sql`."""
         with self._reading():
             conn = self.db.connection()  # type: ignore[no-untyped-call]
+            job = None
+            if job_id is not None:
+                job = self._job_window(conn, job_id)
+                if job is None:
+                    return []
             sql, params = self.events_sql(
                 session_id=session_id, root_id=root_id, type_prefix=type_prefix,
-                job_id=job_id, since=since, until=until, after=after, limit=limit,
+                job=job, since=since, until=until, after=after, limit=limit,
                 ids=self._ids_at(conn, since, until))
             rows = conn.execute(sql, params).fetchall()
         try:
@@ -359,30 +361,46 @@ class Store:
             bounds.append(found[0] if found else (default if at is None else end))
         return bounds[0], bounds[1]
 
+    @classmethod
+    def _job_window(cls, conn: Any, job_id: str) -> tuple[str, str, int, int] | None:
+        """(job id, its session, ids of its lifetime): every event a job's run wrote is
+        its session's or was written between its enqueue and its end."""
+        found = conn.execute('SELECT "session_id", "created_at", "ended_at" FROM "job" '
+                             'WHERE "id" = ?', (job_id,)).fetchone()
+        if found is None:
+            return None
+        session_id, created, ended = found
+        ids = cls._ids_at(conn, created, ended)
+        assert ids is not None
+        return job_id, session_id, ids[0], ids[1]
+
     @staticmethod
     def events_sql(
         *, session_id: str | None = None, root_id: str | None = None,
-        type_prefix: str | None = None, job_id: str | None = None, since: float | None = None,
-        until: float | None = None, after: int = 0, limit: int | None = None,
-        ids: tuple[int, int] | None = None,
+        type_prefix: str | None = None, job: tuple[str, str, int, int] | None = None,
+        since: float | None = None, until: float | None = None, after: int = 0,
+        limit: int | None = None, ids: tuple[int, int] | None = None,
     ) -> tuple[str, tuple[Any, ...]]:
         """The statement :meth:`events` runs. Each filter rides an index: a session's on
-        (model_session_id, job_id); a tree's through its sessions (``session.root_id``);
-        a job's on (model_session_id, job_id) within its tree's sessions (a run also
-        writes its children's and its parent's events); a time range is the range of ids
-        ``ids`` (found on ``event_id``: :meth:`_ids_at`), checked on ``ts`` exactly; a
-        type prefix is a range of names within the rest."""
+        model_session_id; a tree's through its sessions (``session.root_id``); a job's
+        (``job``: :meth:`_job_window`) on its session's, or-ed with the ids of its
+        lifetime (a run also writes its children's and its parent's events, always while
+        it runs); a time range is the range of ids ``ids`` (found on ``event_id``:
+        :meth:`_ids_at`), checked on ``ts`` exactly; a type prefix is a range of names
+        within the rest."""
         # one range on the primary key (two would leave the planner the looser one)
         where: list[str] = ['"id" > ?'] if ids is None else ['"id" >= ? AND "id" < ?']
         params: list[Any] = [after] if ids is None else [max(after + 1, ids[0]), ids[1]]
-        tree = '"model_session_id" IN (SELECT "id" FROM "session" WHERE "root_id" = {})'
         for clause, value in (('"model_session_id" = ?', session_id),
-                              (tree.format("?"), root_id),
-                              (tree.format('(SELECT "root_id" FROM "job" WHERE "id" = ?)'), job_id),
-                              ('"job_id" = ?', job_id), ('"ts" >= ?', since), ('"ts" < ?', until)):
+                              ('"model_session_id" IN (SELECT "id" FROM "session" '
+                               'WHERE "root_id" = ?)', root_id),
+                              ('"ts" >= ?', since), ('"ts" < ?', until)):
             if value is not None:
                 where.append(clause)
                 params.append(value)
+        if job is not None:  # its session's (any time), or another's during its life
+            where.append('"job_id" = ? AND ("model_session_id" = ? OR ("id" >= ? AND "id" < ?))')
+            params.extend(job)
         if type_prefix:
             where.append('"type" >= ? AND "type" < ?')
             params.extend([type_prefix, type_prefix[:-1] + chr(ord(type_prefix[-1]) + 1)])

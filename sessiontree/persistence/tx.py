@@ -8,6 +8,7 @@ every change it makes is recorded as a Flight Recorder event in the same transac
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 from typing import Any
 
@@ -37,7 +38,6 @@ from sessiontree.persistence.spans import (
     MODEL_RUN,
     OK,
     SESSION,
-    TOOL_CALL,
     span_id,
 )
 from sessiontree.persistence.txqueries import QueryTx
@@ -201,11 +201,12 @@ class Tx(QueryTx):
         # the journal says; its span ends with the session, so no span outlives its
         # session's. (A session completes only once every call of it has its result.)
         calls = [] if status == OK else self._exec(
-            'SELECT "id" FROM "tool_call" WHERE "session_id" = ? AND "state" IN (?, ?)',
+            'SELECT "id", "job_id", "tool", "effect", "created_at" FROM "tool_call" '
+            'WHERE "session_id" = ? AND "state" IN (?, ?)',
             (session_id, ToolCallState.INTENT.value, ToolCallState.WAITING.value)).fetchall()
-        for (call_id,) in calls:
-            self.close_span(TOOL_CALL, call_id, session_id=session_id, root_id=row.root_id,
-                            status=status, detail="session_ended")
+        for call_id, job_id, tool, effect, created in calls:
+            self.end_tool_span(call_id, session_id, job_id, tool, effect, created, status,
+                               "session_ended")
         self.close_span(SESSION, session_id, session_id=session_id, root_id=row.root_id,
                         status=status, detail=why, usage=usage)
         return convert.session(row)
@@ -239,11 +240,12 @@ class Tx(QueryTx):
         total = convert.usage_of(row.usage) + usage
         self.update_session(session_id, usage=total)
         job = self._jobs.get(session_id)
-        started = None if job is None else self._job_row(job).started_at
-        if job is not None and started is not None:  # the run it pays for shows the tokens
-            self._run_span(job, session_id, started, self._job_row(job).attempt)
-            self.add_span_usage(job, session_id=session_id, root_id=row.root_id, kind=MODEL_RUN,
-                                usage=usage)
+        if job is not None:  # the run it pays for: its span shows the tokens
+            if JobState(self._job_row(job).state).terminal:  # a late reply's cost
+                self.add_span_usage(job, session_id=session_id, root_id=row.root_id,
+                                    kind=MODEL_RUN, usage=usage)
+            else:
+                self.charge_run(job, usage)
         self.event(
             "FR-EVT-SESS-USAGE",
             session_id,
@@ -389,19 +391,34 @@ class Tx(QueryTx):
         attempt: int, reason: str | None,
     ) -> None:
         """A model_run's span starts at its first dispatch and ends with the job (a job
-        that never ran has none). Its row is written when there is something to keep:
-        the run's first charge, a restart (so its start survives), its end -- not by the
-        dispatch (a read shows a running job's span from its row: ``recorder.spans``)."""
+        that never ran has none). Its row is written whole when the job ends (with all
+        it was charged) or is restarted (so its start survives) -- never by a dispatch
+        or a charge, one row a run (a read shows a running job's span from the job
+        row: ``recorder.spans``)."""
+        if dst is JobState.RUNNING:
+            self.charge_run(job_id, Usage())  # from now on the process knows its charges
+            return
         if started is None:
             return
         if dst.terminal:
             self._run_span(job_id, session_id, started, attempt)
+            known, here = self.take_run_usage(job_id)
+            if known is None:  # charged before this process started: read what it was
+                known = self._charged_to(job_id, session_id)
             self.close_span(MODEL_RUN, job_id, session_id=session_id,
                             root_id=self._row(session_id).root_id,
                             status=_SPAN_STATUS[dst.value], detail=reason or dst.value,
-                            attempt=attempt)
+                            attempt=attempt, usage=known + here if here else known)
         elif src == JobState.RUNNING and dst is JobState.QUEUED:
             self._run_span(job_id, session_id, started, attempt)
+
+    def _charged_to(self, job_id: str, session_id: str) -> Usage:
+        total = Usage()
+        for (payload,) in self._exec(
+                'SELECT "payload" FROM "event" WHERE "model_session_id" = ? AND "job_id" = ? '
+                'AND "type" = ?', (session_id, job_id, "FR-EVT-SESS-USAGE")).fetchall():
+            total = total + Usage.model_validate(json.loads(payload)["run"])
+        return total
 
     def _run_span(self, job_id: str, session_id: str, started: float, attempt: int) -> None:
         """This transaction's row for a model_run's span, whole (stored or not)."""
