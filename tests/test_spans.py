@@ -311,3 +311,43 @@ def test_a_model_run_in_flight_shows_as_an_open_span(db_path: Path) -> None:
         rt.cancel(sid)
         (ended,) = [s for s in rt.spans(session_id=sid) if s.kind == "model_run"]
     assert (ended.start, ended.status) == (run.start, "cancelled")
+
+
+def test_a_run_cut_off_by_process_death_keeps_its_charges_in_its_span(db_path: Path) -> None:
+    import threading
+
+    from pydantic import BaseModel
+
+    class NoArgs(BaseModel):
+        pass
+
+    entered = threading.Event()
+    runs: list[int] = []
+
+    @st.tool("slow", NoArgs, effect="read_only")
+    def slow(ctx: st.ToolContext, args: NoArgs) -> str:
+        runs.append(ctx.attempt)
+        if len(runs) == 1:
+            entered.set()
+            ctx.cancel.wait(60)  # sleep-ok: cut off by close(), as a kill -9 would
+            ctx.cancel.raise_if_cancelled()  # nothing after it is committed
+        return "ok"
+
+    def policy(turn: st.ScriptTurn) -> Any:
+        if turn.turn == 0:
+            return st.ModelReply(tool_calls=(st.ToolCall(name="slow", arguments={}),),
+                                 usage=st.Usage(input_tokens=7, output_tokens=3))
+        return "done"
+
+    with st.Runtime.open(db_path, providers=[st.ScriptedProvider(policy)], tools=[slow],
+                         lease_ttl=3600) as rt:
+        sid = rt.create_session("go")
+        assert entered.wait(WAIT)
+    with st.Runtime.open(db_path, providers=[st.ScriptedProvider(policy)], tools=[slow],
+                         lease_ttl=3600) as rt:
+        rt.wait(sid, timeout=WAIT)
+        first = rt.jobs(session_id=sid)[0]
+        (run,) = [s for s in rt.spans(job_id=first.id) if s.kind == "model_run"]
+        (call,) = [s for s in rt.spans(session_id=sid) if s.kind == "tool_call"]
+    assert (run.input_tokens, run.output_tokens, run.attempt, run.status) == (7, 3, 2, "ok")
+    assert (call.name, call.status, call.parent_span_id) == ("slow", "ok", run.span_id)

@@ -396,7 +396,8 @@ class Tx(QueryTx):
         or a charge, one row a run (a read shows a running job's span from the job
         row: ``recorder.spans``)."""
         if dst is JobState.RUNNING:
-            self.charge_run(job_id, Usage())  # from now on the process knows its charges
+            if started is None:  # its first dispatch: this process sees all its charges
+                self.charge_run(job_id, Usage())
             return
         if started is None:
             return
