@@ -10,9 +10,20 @@ import json
 from typing import Any
 
 from sessiontree._errors import CorruptStore, UnknownSession
-from sessiontree._states import JobState
-from sessiontree.persistence.spans import MODEL_RUN, TOOL_CALL, SpanRecord, span_id, trace_id_of
+from sessiontree._states import TERMINAL_STATES, JobState
+from sessiontree.persistence.spans import (
+    MODEL_RUN,
+    SESSION,
+    TOOL_CALL,
+    SpanRecord,
+    session_parent_span,
+    session_span_attributes,
+    span_id,
+    trace_id_of,
+)
 from sessiontree.persistence.store import Store
+
+_TERMINAL = frozenset(s.value for s in TERMINAL_STATES)
 
 
 def span_record(r: Any) -> SpanRecord:
@@ -58,6 +69,8 @@ def spans(
     stored = {s.span_id for s in spans_found}
     spans_found += _running(store, trace, tree_root, stored, session_id, job_id)
     spans_found += _open_calls(store, trace, tree_root, stored, session_id, job_id)
+    if job_id is None:
+        spans_found += _live_sessions(store, trace, tree_root, stored, session_id)
     return sorted(spans_found, key=lambda s: (s.start, s.span_id))
 
 
@@ -119,3 +132,23 @@ def _open_calls(
             status_detail=None, input_tokens=0, output_tokens=0, cost=0.0, attempt=0,
             attributes={"tool": c.tool, "effect": c.effect}))
     return out
+
+
+def _live_sessions(
+    store: Store, trace: str, root_id: str, stored: set[str], session_id: str | None,
+) -> list[SpanRecord]:
+    """The life spans of the tree's sessions that have not ended (a session's span row
+    is written when it ends), from their session rows."""
+    live = [s for s in store.sessions(root_id=root_id) if s.state not in _TERMINAL
+            and (session_id or s.id) == s.id and span_id(s.id, 16) not in stored]
+    if not live:
+        return []
+    with store._reading():
+        execute = store.db.connection().execute  # type: ignore[no-untyped-call]
+        parents = {s.id: session_parent_span(execute, s.id, s.parent_id) for s in live}
+    return [SpanRecord(
+        trace_id=trace, span_id=span_id(s.id, 16), parent_span_id=parents[s.id], kind=SESSION,
+        name=s.role, model_session_id=s.id, root_id=root_id, job_id=None, call_id=None,
+        start=s.created_at, end=None, status=None, status_detail=None, input_tokens=0,
+        output_tokens=0, cost=0.0, attempt=0, attributes=session_span_attributes(s))
+        for s in live]

@@ -3,17 +3,18 @@
 Three kinds, persisted in the ``span`` table by the transaction that ends them (so spans
 and events always agree):
 
-- a **ModelSessionSpan** (``kind = "session"``) for each session's life: written when the
-  session is created, closed when it reaches a terminal state;
+- a **ModelSessionSpan** (``kind = "session"``) for each session's life, from its
+  creation to its terminal state;
 - an **ActivitySpan** for each model_run job (``kind = "model_run"``): from its first
   dispatch to the job's end, with the tokens and cost it was charged; a restarted job
   keeps its span (``attempt`` counts its attempts);
 - an **ActivitySpan** for each tool call (``kind = "tool_call"``): from when the model
   asked for it to its result (or its denial, or its session's end).
 
-An activity's row is written once, whole, when it ends (a restart writes a model_run's
-early, so its start survives): one row an activity, in a commit the run makes anyway.
-While one runs, reads show it open from its job or journal row (``recorder.spans``).
+Each row is written once, whole, when its span ends (a restart writes a model_run's
+early, so its start survives), in a commit that happens anyway: a commit that touches
+the span table writes a leaf page or more, so one row a span keeps the cost down. While
+a span is open, reads show it from its session, job or journal row (``recorder.spans``).
 
 Parents: a model_run's parent is its session's span; a tool call's is the model_run that
 ran it; a root session's span has none; a child session's span is the ``spawn_session``
@@ -29,6 +30,7 @@ OpenTelemetry uses.
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,3 +93,23 @@ class SpanRecord:
     @property
     def duration(self) -> float | None:
         return None if self.end is None else max(0.0, self.end - self.start)
+
+
+def session_span_attributes(row: Any) -> dict[str, Any]:
+    """A session span's attributes, from its session row (or record)."""
+    return {"role": row.role, "provider": row.provider, "model": row.model,
+            "depth": row.depth, "parent_id": row.parent_id}
+
+
+def session_parent_span(execute: Any, session_id: str, parent_id: str | None) -> str | None:
+    """A session span's parent: the ``spawn_session`` call that made the child (named in
+    its task message's provenance), else the parent's session span; a root has none.
+    ``execute`` runs one SQL statement (a transaction's or the store's connection)."""
+    if parent_id is None:
+        return None
+    for (text,) in execute('SELECT "provenance" FROM "message" WHERE "session_id" = ? '
+                           'AND "seq" <= 2 AND "role" = ?', (session_id, "user")).fetchall():
+        call = json.loads(text).get("call_id")
+        if call:
+            return span_id(call, 16)
+    return span_id(parent_id, 16)

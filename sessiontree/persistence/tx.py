@@ -38,6 +38,8 @@ from sessiontree.persistence.spans import (
     MODEL_RUN,
     OK,
     SESSION,
+    session_parent_span,
+    session_span_attributes,
     span_id,
 )
 from sessiontree.persistence.txqueries import QueryTx
@@ -96,8 +98,8 @@ class Tx(QueryTx):
         """Create a session with its first messages and checkpoint (and its first job).
 
         All in this transaction, so a kill can never leave a session without its run.
-        ``spawned_by`` is the id of the ``spawn_session`` call that asked for it: the
-        child's span nests under that call's (one trace per tree).
+        ``spawned_by`` is the id of the ``spawn_session`` call that asked for it (kept in
+        the task message's provenance): the child's span nests under that call's.
         """
         sid = new_id("ses")
         root_id = parent.root_id if parent else sid
@@ -148,10 +150,6 @@ class Tx(QueryTx):
             },
         )
         self.summary.states.append((sid, SessionState.CREATED.value))
-        self.open_span(SESSION, sid, session_id=sid, root_id=root_id, name=role,
-                       parent=span_id(spawned_by or parent.id, 16) if parent else None,
-                       attributes={"role": role, "provider": provider, "model": model,
-                                   "depth": depth, "parent_id": parent.id if parent else None})
         if system:
             self.add_message(sid, "system", {"role": "system", "content": system})
         self.add_message(
@@ -159,7 +157,8 @@ class Tx(QueryTx):
             "user",
             {"role": "user", "content": task},
             trust="untrusted" if parent else "trusted",
-            provenance={"source": "spawn", "parent_id": parent.id} if parent else {"source": "host"},
+            provenance=({"source": "spawn", "parent_id": parent.id, "call_id": spawned_by}
+                        if parent else {"source": "host"}),
         )
         self.checkpoint(sid, open_tool_calls=(), awaited_children=(), job_id=None, attempt=0)
         job = None
@@ -207,6 +206,10 @@ class Tx(QueryTx):
         for call_id, job_id, tool, effect, created in calls:
             self.end_tool_span(call_id, session_id, job_id, tool, effect, created, status,
                                "session_ended")
+        self.open_span(SESSION, session_id, session_id=session_id, root_id=row.root_id,
+                       name=row.role, start=row.created_at,
+                       parent=session_parent_span(self._exec, session_id, row.parent_id),
+                       attributes=session_span_attributes(row))
         self.close_span(SESSION, session_id, session_id=session_id, root_id=row.root_id,
                         status=status, detail=why, usage=usage)
         return convert.session(row)
