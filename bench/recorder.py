@@ -3,9 +3,11 @@
     python bench/recorder.py [--events 1000000] [--trees 100] [--per-tree 20] [--repeat 5]
 
 Builds the store through the library's own write path (``Tx.create_session``,
-``Tx.event``: validated payloads, buffered, one INSERT per chunk at commit): ``trees``
-trees of ``per-tree`` sessions, then ``events`` events spread over those sessions and
-over ten jobs per session, 1,000 events a commit, one simulated second apart. Then
+``Tx.enqueue``, ``Tx.set_job``, ``Tx.event``: validated payloads, buffered, one INSERT
+per chunk at commit): ``trees`` trees of ``per-tree`` sessions with ten jobs each, then
+``events`` events spread over those sessions, 1,000 events a commit, one simulated
+second apart, in ten phases: in phase p each session's job p runs and its events carry
+it (a job's events fall in its life, as a run's do). Then
 times each query the CLI and ``Runtime.events``/``Runtime.spans`` make (median of
 ``--repeat``), with the rows it returned and the plan SQLite chose for it.
 """
@@ -27,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sessiontree._budget import Budget  # noqa: E402
+from sessiontree._states import JobState  # noqa: E402
 from sessiontree.persistence import open_store, recorder  # noqa: E402
 from sessiontree.persistence.store import Store  # noqa: E402
 from sessiontree.testing import ManualClock  # noqa: E402
@@ -67,18 +70,27 @@ def build(path: Path, events: int, trees: int, per_tree: int) -> tuple[Store, di
                                              budget=Budget(), parent=root, task="c", enqueue=False)
                 sessions.append((child.id, root.id))
     jobs: dict[str, list[str]] = {}
-    with store.transaction() as tx:  # real job rows (left queued: nothing runs here)
+    with store.transaction() as tx:  # real job rows: ten a session, one at a time
         for sid, _ in sessions:
             jobs[sid] = [tx.enqueue(sid).id for _ in range(10)]
+    phases = 10  # in phase p each session's job p runs: its events fall in its life
+    per_phase = -(-events // phases)
     started = time.perf_counter()
     written = 0
     while written < events:
+        phase = written // per_phase
+        if written % per_phase == 0:
+            with store.transaction() as tx:
+                for sid, _ in sessions:
+                    if phase:
+                        tx.set_job(jobs[sid][phase - 1], JobState.COMPLETED)
+                    tx.set_job(jobs[sid][phase], JobState.RUNNING)
         clock.advance(1.0)
         with store.transaction() as tx:
-            for _ in range(min(PER_COMMIT, events - written)):
+            for _ in range(min(PER_COMMIT, events - written, per_phase - written % per_phase)):
                 sid, _ = sessions[rng.randrange(len(sessions))]
                 kind = TYPES[written % len(TYPES)]
-                tx.event(kind, sid, rng.choice(jobs[sid]), _payload(kind, written))
+                tx.event(kind, sid, jobs[sid][phase], _payload(kind, written))
                 written += 1
     took = time.perf_counter() - started
     sid, root = sessions[len(sessions) // 2]

@@ -399,8 +399,11 @@ class Store:
                 where.append(clause)
                 params.append(value)
         if job is not None:  # its session's (any time), or another's during its life
-            where.append('"job_id" = ? AND ("model_session_id" = ? OR ("id" >= ? AND "id" < ?))')
-            params.extend(job)
+            where.append('"id" IN (SELECT "id" FROM "event" WHERE "model_session_id" = ? '
+                         'AND "job_id" = ? UNION ALL SELECT "id" FROM "event" WHERE "id" >= ? '
+                         'AND "id" < ? AND "job_id" = ? AND "model_session_id" != ?)')
+            job_id, job_session, lo, hi = job
+            params.extend([job_session, job_id, lo, hi, job_id, job_session])
         if type_prefix:
             where.append('"type" >= ? AND "type" < ?')
             params.extend([type_prefix, type_prefix[:-1] + chr(ord(type_prefix[-1]) + 1)])
