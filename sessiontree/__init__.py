@@ -35,6 +35,7 @@ from sessiontree._messages import (
     SessionSpawnResponse,
 )
 from sessiontree._reasons import Reason
+from sessiontree._recorder import EventTypeInfo, event_catalog
 from sessiontree._runtime import Runtime
 from sessiontree._states import JobState, SessionState, ToolCallState
 from sessiontree._version import __version__ as __version__
@@ -46,8 +47,11 @@ from sessiontree._views import (
     MessageInfo,
     SessionInfo,
     SessionNode,
+    SpanInfo,
     ToolCallInfo,
 )
+from sessiontree.persistence.export import ExportReport, verify_export
+from sessiontree.persistence.retention import CompactionReport, RetentionPolicy
 from sessiontree.persistence.verify import VerifyReport, verify_store
 from sessiontree.providers.anthropic_messages import AnthropicProvider
 from sessiontree.providers.base import (
@@ -78,9 +82,12 @@ __all__ = [
     "CancelToken",
     "Cancelled",
     "CapabilityTokenInfo",
+    "CompactionReport",
     "CorruptStore",
     "EffectClass",
     "EventInfo",
+    "EventTypeInfo",
+    "ExportReport",
     "IllegalTransition",
     "InvalidInput",
     "JobInfo",
@@ -102,6 +109,7 @@ __all__ = [
     "Reason",
     "RecoveryReport",
     "RestartPolicy",
+    "RetentionPolicy",
     "Runtime",
     "RuntimeClosed",
     "SchedulerDied",
@@ -116,6 +124,7 @@ __all__ = [
     "SessionSpawnResponse",
     "SessionState",
     "SessionTreeError",
+    "SpanInfo",
     "StoreError",
     "StoreInUse",
     "StoreLost",
@@ -136,7 +145,9 @@ __all__ = [
     "WorkspaceConflict",
     "WorkspaceError",
     "call",
+    "event_catalog",
     "reply",
     "tool",
+    "verify_export",
     "verify_store",
 ]

@@ -13,11 +13,10 @@ from collections.abc import Callable, Iterable
 from enum import StrEnum
 from typing import Any
 
-from sessiontree._checks import check_event_filters, check_id, check_timeout
+from sessiontree._checks import check_id, check_timeout
 from sessiontree._errors import InvalidInput, RuntimeClosed, WaitTimeout
 from sessiontree._states import JobState, SessionState, ToolCallState
 from sessiontree._views import (
-    EventInfo,
     JobInfo,
     MailboxPost,
     MessageInfo,
@@ -25,7 +24,6 @@ from sessiontree._views import (
     SessionNode,
     ToolCallInfo,
     build_forest,
-    event_info,
     info,
     job_info,
     mailbox_post,
@@ -168,24 +166,6 @@ class RuntimeReads:
         self._check_open()
         self._store.session(check_id("session_id", session_id))
         return [mailbox_post(p) for p in self._store.mailbox(session_id)]
-
-    def events(
-        self, *, session_id: str | None = None, root_id: str | None = None,
-        type_prefix: str | None = None, after: int = 0, limit: int | None = None,
-        **unknown: Any,
-    ) -> list[EventInfo]:
-        """Flight Recorder events in the order they were written, filtered by session
-        (``model_session_id``), by tree (``root_id``), by type prefix (e.g.
-        ``"FR-EVT-SESS-SPAWN-"``), after a sequence number (``EventInfo.seq``), at most
-        ``limit``. Raises :class:`InvalidInput` for a bad filter value or an unknown
-        filter name."""
-        self._check_open()
-        check_event_filters({"session_id": session_id, "root_id": root_id,
-                             "type_prefix": type_prefix, "after": after, "limit": limit,
-                             **unknown})
-        return [event_info(e) for e in self._store.events(
-            session_id=session_id, root_id=root_id, type_prefix=type_prefix, after=after,
-            limit=limit)]
 
 
 def _states(enum: type[StrEnum], states: Iterable[Any] | None, what: str) -> list[str] | None:

@@ -40,7 +40,9 @@ the lease heartbeat         (``persistence.heartbeat``) beats on the clock's tim
 store listeners             run on whichever thread committed, right after the commit;
                             they must be cheap and thread-safe: the history cache
                             extends its entries under its own lock, the runtime bumps
-                            a Condition and tells the scheduler of new jobs.
+                            a Condition and tells the scheduler of new jobs, an
+                            OpenTelemetry processor (``add_span_processor``) gets the
+                            spans the commit ended.
 ==========================  ==========================================================
 
 Guarantees: one writer connection, used under the store's lock; every commit's
@@ -84,6 +86,7 @@ from sessiontree._limits import (
 )
 from sessiontree._reads import RuntimeReads
 from sessiontree._reasons import Reason
+from sessiontree._recorder import FlightRecorderAPI
 from sessiontree._runtime_turns import ChildPort, HostTurns
 from sessiontree._security import RuntimeSecurity, check_grants, issue_root
 from sessiontree._states import SessionState
@@ -116,8 +119,10 @@ _DIED = ("the runtime's scheduler is no longer running (stopped from outside ses
          "close this runtime and open the store again: recovery resumes what was in flight")
 
 
-class Runtime(RuntimeReads, RuntimeSecurity, HostTurns):
-    """A running sessiontree: one store, one SchedulerActor, its session actors."""
+class Runtime(RuntimeReads, RuntimeSecurity, HostTurns, FlightRecorderAPI):
+    """A running sessiontree: one store, one SchedulerActor, its session actors. Its
+    Flight Recorder methods (events, spans, retention, export, OpenTelemetry) are
+    :class:`~sessiontree._recorder.FlightRecorderAPI`'s."""
 
     def __init__(self, store: Store, ctx: RuntimeContext, owner_id: str, lease_ttl: float):
         self._store = store  # private: hosts read through the typed methods below

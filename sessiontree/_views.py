@@ -22,6 +22,7 @@ from sessiontree.persistence.records import (
     SessionRecord,
     ToolCallRecord,
 )
+from sessiontree.persistence.spans import SpanRecord
 from sessiontree.persistence.store import Store
 
 
@@ -297,3 +298,38 @@ def token_info(t: CapabilityToken, now: float) -> CapabilityTokenInfo:
         id=t.id, session_id=t.session_id, root_id=t.root_id, capability=t.capability,
         derived_from=t.derived_from, expires_at=t.expires_at, revoked=t.revoked,
         revoked_reason=t.revoked_reason, created_at=t.created_at, live=t.live(now))
+
+
+class SpanInfo(_View):
+    """One span of a session tree's trace: a session's life (``kind="session"``), one
+    model_run (``"model_run"``) or one tool call (``"tool_call"``). ``end`` and
+    ``status`` (``ok``, ``error`` or ``cancelled``) are None while it is open; tokens and
+    cost are the model usage charged inside it (a session's: its own runs')."""
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    kind: str
+    name: str
+    model_session_id: str
+    root_id: str
+    job_id: str | None
+    call_id: str | None
+    start: float
+    end: float | None
+    status: str | None
+    status_detail: str | None
+    input_tokens: int
+    output_tokens: int
+    cost: float
+    attempt: int
+    attributes: dict[str, Any]
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end; None while the span is open."""
+        return None if self.end is None else max(0.0, self.end - self.start)
+
+
+def span_info(r: SpanRecord) -> SpanInfo:
+    return SpanInfo(**vars(r))

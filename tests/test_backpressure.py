@@ -5,6 +5,7 @@ per minute, a run's retries running out)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,17 @@ def test_a_run_whose_provider_keeps_failing_fails_after_max_retries_without_a_cr
     assert crashed == [] and flaky.calls == 3
 
 
+def _drained(rt: st.Runtime, timeout: float = WAIT) -> bool:
+    """True once the scheduler holds no running job: ``wait`` returns on the commit that
+    ends a session, and the actor tells the scheduler just after; each ``stats`` is a
+    round trip through the scheduler's inbox."""
+    deadline = time.monotonic() + timeout
+    while rt.stats().running:
+        if time.monotonic() > deadline:
+            return False
+    return True
+
+
 def test_requests_per_minute_holds_the_next_run_until_the_minute_has_passed(db_path: Path) -> None:
     clock = ManualClock()
     provider = st.ScriptedProvider(lambda t: "ok", name="p")
@@ -177,6 +189,7 @@ def test_requests_per_minute_holds_the_next_run_until_the_minute_has_passed(db_p
     with st.Runtime.open(db_path, providers=[provider], limits=limits, clock=clock) as rt:
         first, second = rt.create_session("a"), rt.create_session("b")
         assert rt.wait(first, timeout=WAIT).state == rt.wait(second, timeout=WAIT).state == "completed"
+        assert _drained(rt)  # else the THROTTLED event waits for a dispatch (manual clock)
         third = rt.create_session("c")
         rt.stats()
         assert payloads(rt, "FR-EVT-SESS-SCHED-THROTTLED", third) == [{"limit": "requests_per_minute"}]
@@ -197,6 +210,7 @@ def test_tokens_per_minute_counts_what_calls_used_and_holds_the_next_until_it_fi
     with st.Runtime.open(db_path, providers=[flaky], limits=limits, clock=clock) as rt:
         first = rt.create_session("a")
         assert rt.wait(first, timeout=WAIT).usage.tokens == 95
+        assert _drained(rt)
         second = rt.create_session("b")
         rt.stats()
         assert payloads(rt, "FR-EVT-SESS-SCHED-THROTTLED", second) == [{"limit": "tokens_per_minute"}]

@@ -28,6 +28,9 @@ EXPECTED = sorted([
     "ToolCallState", "ToolContext", "ToolError", "ToolSpec", "Usage", "UnknownSession",
     "VerifyReport", "WaitTimeout", "WorkspaceConflict", "WorkspaceError", "call", "reply", "tool",
     "verify_store",
+    # the Flight Recorder (issue 22)
+    "CompactionReport", "EventTypeInfo", "ExportReport", "RetentionPolicy", "SpanInfo",
+    "event_catalog", "verify_export",
 ])
 
 # The sub-packages of DESIGN.md's layout. Importing the API imports them, so their names

@@ -121,6 +121,7 @@ class ModelTurn:
 
     def _charge_only(self, reply: ModelReply) -> None:
         with self.store.transaction() as tx:
+            tx.on_job(self.job_id, self.sid, cause=True)  # not fenced: the run is over
             tx.charge(self.sid, reply.usage)
 
     def _commit_reply(self, reply: ModelReply) -> list[PendingCall]:

@@ -1,11 +1,13 @@
 """The ``sessiontree`` command line.
 
-Commands that only read a store (``tree``, ``events``, ``verify``) open it without
-taking the owner lease, so they work while a host process runs it; an operator's
-decision (``resolve``, ``retry``, ``revoke``, ``consent``) takes the lease for its one
-write, so beside a live host it is refused (decide it in that host: ``Runtime.resolve``,
-``Runtime.retry``, ...). Commands that run sessions (``demo``, ``recover``) open a :class:`Runtime`,
-which takes the lease and recovers whatever a dead process left.
+Commands that only read a store (``tree``, ``events``, ``trace``, ``export``,
+``verify``) open it without taking the owner lease, so they work while a host process
+runs it; an operator's decision (``resolve``, ``retry``, ``revoke``, ``consent``) and
+``compact`` take the lease for their write, so beside a live host they are refused
+(decide it in that host: ``Runtime.resolve``, ``Runtime.retry``, ...). The Flight
+Recorder's commands live in ``console.observe``. Commands that run sessions (``demo``,
+``recover``) open a :class:`Runtime`, which takes the lease and recovers whatever a dead
+process left.
 
 Exit codes: 0 success; 1 the work ended badly (a corrupt store for ``verify``, a root
 that did not complete, a timeout); 2 the command could not run (bad arguments, no
@@ -20,7 +22,6 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from sessiontree._errors import SessionTreeError, StoreError, StoreInUse, WaitTimeout
@@ -29,7 +30,7 @@ from sessiontree._runtime import LEASE_TTL, Runtime
 from sessiontree._states import JobState, ToolCallState
 from sessiontree._version import __version__
 from sessiontree._views import SessionInfo
-from sessiontree.console import cli_security, demo
+from sessiontree.console import cli_security, demo, observe
 from sessiontree.console._common import (
     BAD_OUTCOME,
     CANNOT_RUN,
@@ -45,6 +46,7 @@ from sessiontree.console._common import (
     load_app,
 )
 from sessiontree.persistence import lease
+from sessiontree.persistence.export import verify_export
 from sessiontree.persistence.store import Store
 from sessiontree.persistence.verify import verify_store
 
@@ -76,34 +78,12 @@ def cmd_tree(args: argparse.Namespace) -> int:
     return OK
 
 
-# -- events -----------------------------------------------------------------------------
-def _event_line(event: dict[str, Any]) -> str:
-    when = datetime.fromtimestamp(event["ts"]).strftime("%H:%M:%S.%f")[:-3]
-    payload = json.dumps(event["payload"], sort_keys=True, separators=(",", ":"))
-    if len(payload) > 160:
-        payload = payload[:157] + "..."
-    return (f"{when}  {event['type']:<36} {event['model_session_id'] or '-':<25} "
-            f"{event['job_id'] or '-':<25} {payload}")
-
-
-def cmd_events(args: argparse.Namespace) -> int:
-    with _reader(args.db) as store:
-        if args.session is not None:
-            store.session(args.session)  # UnknownSession for a bad id
-        events = store.events(session_id=args.session, type_prefix=args.type)
-    if args.json:
-        for event in events:
-            print(json.dumps(event.as_json(), sort_keys=True))
-        return OK
-    print(f"{'time':<12}  {'type':<36} {'session':<25} {'job':<25} payload")
-    for event in events:
-        print(_event_line(event.as_json()))
-    print(f"({len(events)} events)")
-    return OK
-
-
 # -- verify -----------------------------------------------------------------------------
 def cmd_verify(args: argparse.Namespace) -> int:
+    if args.export is not None:
+        report = verify_export(args.export)
+        print(report.describe())
+        return OK if report.ok else BAD_OUTCOME
     with _reader(args.db) as store:
         try:
             report = verify_store(store)
@@ -288,16 +268,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="a JSON list of root nodes")
     p.set_defaults(func=cmd_tree)
 
-    p = sub.add_parser("events", help="print Flight Recorder events")
-    p.add_argument("--db", required=True)
-    p.add_argument("--session", help="only events of this session")
-    p.add_argument("--type", help="only event types starting with this prefix")
-    p.add_argument("--json", action="store_true",
-                   help="JSON Lines: one JSON object per event, one event per line")
-    p.set_defaults(func=cmd_events)
+    observe.add_parsers(sub)  # events, trace, compact, export
 
-    p = sub.add_parser("verify", help="recompute every artifact hash and message chain")
-    p.add_argument("--db", required=True)
+    p = sub.add_parser("verify", help="recompute every artifact hash and message chain "
+                       "(of a store, or of an export file)")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--db")
+    target.add_argument("--export", metavar="FILE", help="a file written by sessiontree export")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("recover", help="resume a store left by a dead process")

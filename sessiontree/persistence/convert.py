@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from sessiontree._budget import Budget, Usage
 from sessiontree.persistence.records import (
     CheckpointRecord,
+    EventRecord,
     JobRecord,
     SessionRecord,
     ToolCallRecord,
@@ -146,3 +147,10 @@ def checkpoint(row: Any) -> CheckpointRecord:
         attempt=row.attempt,
         created_at=row.created_at,
     )
+
+
+def event(row: tuple[Any, ...], payload: dict[str, Any]) -> EventRecord:
+    """An event record from the columns of ``Store.events_sql`` (in that order)."""
+    return _made(EventRecord, seq=row[0], event_id=row[1], ts=row[2], type=row[3],
+                 model_session_id=row[4], root_id=row[5], job_id=row[6], trace_id=row[7],
+                 span_id=row[8], payload=payload)

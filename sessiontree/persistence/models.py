@@ -162,9 +162,13 @@ class MailboxRow(_Base):
 
 
 class EventRow(_Base):
-    # An append-only log. Every index costs a page per commit, so there are two:
-    # event_id (ordered, so it appends) and model_session_id; a tree's events are found
-    # through its sessions (session.root_id is indexed), a type by scanning.
+    # An append-only log. Every index costs pages per commit (a (model_session_id,
+    # job_id) one wrote a sixth more bytes a model_run), so there are two, and they serve
+    # every query the Flight Recorder answers: event_id (the store-time ms first, so it
+    # appends, and a time range is a range of it) and model_session_id (a session's
+    # events; a job's are its session's with that job_id, or fall in the job's lifetime).
+    # A tree's events are found through its sessions (session.root_id is indexed); a
+    # type prefix is a range of names within what the other filters select.
     id = pw.AutoField()
     event_id = pw.CharField(unique=True)
     ts = pw.FloatField()
@@ -175,6 +179,32 @@ class EventRow(_Base):
     trace_id = pw.CharField(null=True)
     span_id = pw.CharField(null=True)
     payload = pw.TextField()
+
+
+class SpanRow(_Base):
+    # Keyed by trace first: a tree's spans are one range of one B-tree, no other index.
+    trace_id = pw.CharField()
+    span_id = pw.CharField()
+    parent_span_id = pw.CharField(null=True)
+    kind = pw.CharField()  # session | model_run | tool_call
+    name = pw.CharField()
+    model_session_id = pw.CharField()
+    root_id = pw.CharField()
+    job_id = pw.CharField(null=True)
+    call_id = pw.CharField(null=True)
+    start_ts = pw.FloatField()
+    end_ts = pw.FloatField(null=True)
+    status = pw.CharField(null=True)  # None while open; ok | error | cancelled
+    status_detail = pw.CharField(null=True)
+    input_tokens = pw.IntegerField(default=0)
+    output_tokens = pw.IntegerField(default=0)
+    cost = pw.FloatField(default=0.0)
+    attempt = pw.IntegerField(default=0)
+    attributes = pw.TextField(default="{}")
+
+    class Meta:
+        primary_key = pw.CompositeKey("trace_id", "span_id")
+        without_rowid = True
 
 
 class MetaRow(_Base):
@@ -272,6 +302,7 @@ _TABLES: dict[str, type[_Base]] = {
     "tool_call": ToolCallRow,
     "mailbox": MailboxRow,
     "event": EventRow,
+    "span": SpanRow,
     "meta": MetaRow,
     "owner": OwnerRow,
     "workspace": WorkspaceRow,
@@ -291,6 +322,7 @@ class Models:
     tool_call: type[ToolCallRow]
     mailbox: type[MailboxRow]
     event: type[EventRow]
+    span: type[SpanRow]
     meta: type[MetaRow]
     owner: type[OwnerRow]
     workspace: type[WorkspaceRow]

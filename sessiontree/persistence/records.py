@@ -168,7 +168,8 @@ class CommitSummary:
     cancel_reasons: dict[str, str] = field(default_factory=dict)  # job id -> reason code
     messages: list[MessageRecord] = field(default_factory=list)  # appended, in order
     events: int = 0  # Flight Recorder events written (an event alone is a change too)
+    spans_ended: list[tuple[str, str]] = field(default_factory=list)  # (trace_id, span_id)
 
     def __bool__(self) -> bool:
         return bool(self.states or self.jobs or self.cancelled_jobs or self.messages
-                    or self.events)
+                    or self.events or self.spans_ended)

@@ -39,6 +39,8 @@ class RowCache:
         self._records: dict[tuple[str, Any], tuple[SimpleNamespace, Any]] = {}
         self.latest_checkpoint: dict[str, Any] = {}  # session id -> CheckpointRecord
         self.last_job_order: int | None = None  # the highest job order committed
+        # job id -> usage its run was charged, until its span is written (``txspans``)
+        self.run_usage: dict[str, Any] = {}
 
     def get(self, table: str, key: Any) -> SimpleNamespace | None:
         return self._rows[table].get(key)

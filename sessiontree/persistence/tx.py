@@ -8,6 +8,7 @@ every change it makes is recorded as a Flight Recorder event in the same transac
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 from typing import Any
 
@@ -19,6 +20,7 @@ from sessiontree._states import (
     TERMINAL_STATES,
     JobState,
     SessionState,
+    ToolCallState,
     check_job_transition,
     check_transition,
 )
@@ -30,9 +32,21 @@ from sessiontree.persistence.records import (
     MessageRecord,
     SessionRecord,
 )
+from sessiontree.persistence.spans import (
+    CANCELLED,
+    ERROR,
+    MODEL_RUN,
+    OK,
+    SESSION,
+    session_parent_span,
+    session_span_attributes,
+    span_id,
+)
 from sessiontree.persistence.txqueries import QueryTx
 
 _TERMINAL = tuple(sorted(s.value for s in TERMINAL_STATES))
+_SPAN_STATUS = {"completed": OK, "failed": ERROR, "cancelled": CANCELLED}
+_ENDED_EVENT = {s: f"FR-EVT-SESS-{s.upper()}" for s in _SPAN_STATUS}
 
 
 class JobFenced(Exception):
@@ -85,10 +99,13 @@ class Tx(QueryTx):
         child_max_restarts: int = 5,
         child_period: float = 60.0,
         keep_open: bool = False,
+        spawned_by: str | None = None,
     ) -> tuple[SessionRecord, JobRecord | None]:
         """Create a session with its first messages and checkpoint (and its first job).
 
         All in this transaction, so a kill can never leave a session without its run.
+        ``spawned_by`` is the id of the ``spawn_session`` call that asked for it (kept in
+        the task message's provenance): the child's span nests under that call's.
         """
         sid = new_id("ses")
         root_id = parent.root_id if parent else sid
@@ -153,7 +170,8 @@ class Tx(QueryTx):
             "user",
             {"role": "user", "content": task},
             trust="untrusted" if parent else "trusted",
-            provenance={"source": "spawn", "parent_id": parent.id} if parent else {"source": "host"},
+            provenance=({"source": "spawn", "parent_id": parent.id, "call_id": spawned_by}
+                        if parent else {"source": "host"}),
         )
         self.checkpoint(sid, open_tool_calls=(), awaited_children=(), job_id=None, attempt=0)
         job = None
@@ -198,7 +216,30 @@ class Tx(QueryTx):
         if not SessionState(to_state).terminal:
             raise StoreError(f"{to_state} is not a terminal state")
         self._move(session_id, to_state, reason, summary, note)
-        return self.session(session_id)
+        row = self._row(session_id)
+        usage = convert.usage_of(row.usage)
+        why = None if reason is None else str(reason)
+        self.event(_ENDED_EVENT[row.state], session_id, None, {
+            "reason": why, "usage": usage.model_dump(mode="json"),
+            "summary_hash": row.summary_hash} | ({"note": note} if note is not None else {}))
+        status = _SPAN_STATUS[row.state]
+        # A call cut off by a failure or a cancel (running, or parked waiting) stays as
+        # the journal says; its span ends with the session, so no span outlives its
+        # session's. (A session completes only once every call of it has its result.)
+        calls = [] if status == OK else self._exec(
+            'SELECT "id", "job_id", "tool", "effect", "created_at" FROM "tool_call" '
+            'WHERE "session_id" = ? AND "state" IN (?, ?)',
+            (session_id, ToolCallState.INTENT.value, ToolCallState.WAITING.value)).fetchall()
+        for call_id, job_id, tool, effect, created in calls:
+            self.end_tool_span(call_id, session_id, job_id, tool, effect, created, status,
+                               "session_ended")
+        self.open_span(SESSION, session_id, session_id=session_id, root_id=row.root_id,
+                       name=row.role, start=row.created_at,
+                       parent=session_parent_span(self._exec, session_id, row.parent_id),
+                       attributes=session_span_attributes(row))
+        self.close_span(SESSION, session_id, session_id=session_id, root_id=row.root_id,
+                        status=status, detail=why, usage=usage)
+        return convert.session(row)
 
     def _move(
         self, session_id: str, to_state: SessionState | str, reason: Reason | str | None,
@@ -232,6 +273,13 @@ class Tx(QueryTx):
         row = self._row(session_id)
         total = convert.usage_of(row.usage) + usage
         self.update_session(session_id, usage=total)
+        job = self._jobs.get(session_id)
+        if job is not None:  # the run it pays for: its span shows the tokens
+            if JobState(self._job_row(job).state).terminal:  # a late reply's cost
+                self.add_span_usage(job, session_id=session_id, root_id=row.root_id,
+                                    kind=MODEL_RUN, usage=usage)
+            else:
+                self.charge_run(job, usage)
         self.event(
             "FR-EVT-SESS-USAGE",
             session_id,
@@ -359,20 +407,69 @@ class Tx(QueryTx):
         row = self._job_row(job_id)
         if row.state != JobState.RUNNING or row.attempt != attempt:
             raise JobFenced(job_id, attempt, row.state)
+        self.on_job(job_id, row.session_id, cause=True)  # this commit is that run's
 
     def set_job(self, job_id: str, state: JobState, **fields: Any) -> None:
         """Move a job along its state machine (:data:`~sessiontree._states.JOB_TRANSITIONS`)."""
-        dst = check_job_transition(job_id, self._job_row(job_id).state, str(state))
+        row = self._job_row(job_id)
+        src, started, session_id = row.state, row.started_at, row.session_id
+        dst = check_job_transition(job_id, src, str(state))
         fields["state"] = dst.value
         if dst is JobState.RUNNING:
             fields["started_at"] = self.now
         elif dst.terminal:
             fields["ended_at"] = self.now
         self._update("job", fields, "id", job_id)
+        self.on_job(job_id, session_id)
+        self._job_span(job_id, src, dst, started, session_id, row.attempt, fields.get("reason"))
         if dst is JobState.QUEUED:
             self.summary.jobs.append(self.job(job_id))
         elif dst is JobState.CANCELLED:
             self.summary.cancelled_jobs.append(job_id)
             if fields.get("reason"):
                 self.summary.cancel_reasons[job_id] = fields["reason"]
+
+    def _job_span(
+        self, job_id: str, src: str, dst: JobState, started: float | None, session_id: str,
+        attempt: int, reason: str | None,
+    ) -> None:
+        """A model_run's span starts at its first dispatch and ends with the job (a job
+        that never ran has none). Its row is written whole when the job ends (with all
+        it was charged) or is restarted (so its start survives) -- never by a dispatch
+        or a charge, one row a run (a read shows a running job's span from the job
+        row: ``recorder.spans``)."""
+        if dst is JobState.RUNNING:
+            if started is None:  # its first dispatch: this process sees all its charges
+                self.charge_run(job_id, Usage())
+            return
+        if started is None:
+            return
+        if dst.terminal:
+            self._run_span(job_id, session_id, started, attempt)
+            known, here = self.take_run_usage(job_id)
+            if known is None:  # charged before this process started: read what it was
+                known = self._charged_to(job_id, session_id)
+            self.close_span(MODEL_RUN, job_id, session_id=session_id,
+                            root_id=self._row(session_id).root_id,
+                            status=_SPAN_STATUS[dst.value], detail=reason or dst.value,
+                            attempt=attempt, usage=known + here if here else known)
+        elif src == JobState.RUNNING and dst is JobState.QUEUED:
+            self._run_span(job_id, session_id, started, attempt)
+
+    def _charged_to(self, job_id: str, session_id: str) -> Usage:
+        total = Usage()
+        for (payload,) in self._exec(
+                'SELECT "payload" FROM "event" WHERE "model_session_id" = ? AND "job_id" = ? '
+                'AND "type" = ?', (session_id, job_id, "FR-EVT-SESS-USAGE")).fetchall():
+            total = total + Usage.model_validate(json.loads(payload)["run"])
+        return total
+
+    def _run_span(self, job_id: str, session_id: str, started: float, attempt: int) -> None:
+        """This transaction's row for a model_run's span, whole (stored or not)."""
+        session = self._row(session_id)
+        self.open_span(MODEL_RUN, job_id, session_id=session_id, root_id=session.root_id,
+                       parent=span_id(session_id, 16), name=session.model, job_id=job_id,
+                       attempt=attempt, start=started,
+                       attributes={"provider": session.provider, "model": session.model,
+                                   "role": session.role})
 

@@ -11,36 +11,42 @@ import functools
 import itertools
 import json
 import os
-import time
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
-
-import blake3
 
 from sessiontree._errors import StoreError
 from sessiontree.persistence.artifacts import canonical_bytes, content_hash
 from sessiontree.persistence.events import payload_json
 from sessiontree.persistence.records import CommitSummary
 from sessiontree.persistence.rowcache import CACHED_TABLES, RowCache
+from sessiontree.persistence.spans import span_id
 
 if TYPE_CHECKING:
     from sessiontree.persistence.models import Models
 
+__all__ = ["TxBase", "event_id", "event_id_bound", "span_id"]
 
-@functools.lru_cache(maxsize=8192)
-def span_id(text: str, size: int) -> str:
-    """A stable id derived from ``text`` (trace and span ids; idempotency keys)."""
-    return blake3.blake3(text.encode()).hexdigest()[:size]
-
+# Job events written before the job's span opens (at dispatch) belong to the session's.
+_QUEUE_EVENTS = frozenset({"FR-EVT-SESS-SCHED-ENQUEUED", "FR-EVT-SESS-SCHED-THROTTLED"})
 
 _EVENT_ID_PREFIX = os.urandom(4).hex()
 _event_seq = itertools.count()
 
 
-def event_id() -> str:
-    """An event id that sorts by creation (ms clock, then this process's counter), so
-    the unique index on it appends instead of touching a random page each event."""
-    return f"{time.time_ns() // 1_000_000:012x}{_EVENT_ID_PREFIX}{next(_event_seq) % 16**12:012x}"
+def event_id(now: float) -> str:
+    """An event id that sorts by creation: the store-time ms (``ts``), then this
+    process's counter. The unique index on it appends instead of touching a random page
+    each event, and a time range of events is a range of it (:func:`event_id_bound`)."""
+    return _event_id(event_id_bound(now))
+
+
+def _event_id(bound: str) -> str:
+    return f"{bound}{_EVENT_ID_PREFIX}{next(_event_seq) % 16**12:012x}"
+
+
+def event_id_bound(ts: float) -> str:
+    """The prefix every event id of an event at ``ts`` starts with (ids sort by it)."""
+    return f"{max(0, int(ts * 1000)):012x}"
 
 
 @functools.lru_cache(maxsize=512)
@@ -91,6 +97,11 @@ class TxBase:
         self._dropped_tables: set[str] = set()
         self._checkpoints: dict[str, Any] = {}  # session id -> the checkpoint written here
         self._job_order: int | None = None  # the last job order given out here
+        # The model_run each session's events of this transaction belong to, and the run
+        # whose commit this is (see ``on_job``).
+        self._jobs: dict[str, str] = {}
+        self._cause_job: str | None = None
+        self._id_bound = event_id_bound(now)  # every event of it is at ``now``
 
     # -- plain SQL for the hot path (peewee builds each statement anew: ~200 us a time) --
     def _exec(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> Any:
@@ -206,10 +217,24 @@ class TxBase:
         return json.loads(data)
 
     # -- events -----------------------------------------------------------------------
+    def on_job(self, job_id: str, session_id: str, *, cause: bool = False) -> None:
+        """From now on in this transaction, ``session_id``'s events belong to ``job_id``.
+
+        ``cause``: this transaction is that job's run (its fence, or a spawn it asked
+        for), so events of *other* sessions it writes (a child created, a parent woken)
+        carry the job too, as the run that wrote them."""
+        self._jobs[session_id] = job_id
+        if cause:
+            self._cause_job = job_id
+
     def event(
         self, event_type: str, session_id: str | None, job_id: str | None, payload: dict[str, Any]
     ) -> None:
-        """Record a Flight Recorder event (validated now, written at commit)."""
+        """Record a Flight Recorder event (validated now, written at commit).
+
+        ``job_id`` defaults to the job this transaction works for (``on_job``). The span
+        is the tool call's (``payload["call_id"]``), else the session's own model_run's,
+        else the session's."""
         data = payload_json(event_type, payload)
         self.summary.events += 1
         root = self._roots.get(session_id) if session_id else None
@@ -218,11 +243,20 @@ class TxBase:
             root = found.root_id if found else None
             if root:
                 self._roots[session_id] = root
+        own = job_id
+        if session_id is not None and job_id is None:
+            own = self._jobs.get(session_id)
+            job_id = own or self._cause_job
+        call = payload.get("call_id")
+        if call:
+            span: str | None = span_id(call, 16)
+        elif own and event_type not in _QUEUE_EVENTS:
+            span = span_id(own, 16)
+        else:
+            span = span_id(session_id, 16) if session_id else None
         self._events.append((  # in the order of _EVENT_COLS
-            event_id(), self.now, event_type, session_id, root, job_id,
-            span_id(root, 32) if root else None,
-            span_id(job_id or session_id or event_type, 16),
-            data,
+            _event_id(self._id_bound), self.now, event_type, session_id, root, job_id,
+            span_id(root, 32) if root else None, span, data,
         ))
 
     def flush(self) -> None:

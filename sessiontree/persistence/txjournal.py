@@ -14,10 +14,11 @@ from sessiontree._errors import StoreError
 from sessiontree._states import ToolCallState, check_call_transition
 from sessiontree.persistence import convert
 from sessiontree.persistence.records import ToolCallRecord
-from sessiontree.persistence.txbase import TxBase, span_id
+from sessiontree.persistence.spans import ERROR, OK, TOOL_CALL, span_id
+from sessiontree.persistence.txspans import SpanTx
 
 
-class JournalTx(TxBase):
+class JournalTx(SpanTx):
     """Tool-call journal and mailbox verbs (see the module docstring)."""
 
     # -- tool calls -------------------------------------------------------------------
@@ -45,14 +46,37 @@ class JournalTx(TxBase):
     def set_tool_call(self, call_id: str, state: ToolCallState, **fields: Any) -> None:
         """Move a tool call along the journal's state machine
         (:data:`~sessiontree._states.CALL_TRANSITIONS`)."""
-        cur = self._exec('SELECT "state" FROM "tool_call" WHERE "id" = ?', (call_id,)).fetchone()
+        cur = self._exec('SELECT "state", "session_id", "job_id", "tool", "effect", "created_at" '
+                         'FROM "tool_call" WHERE "id" = ?', (call_id,)).fetchone()
         if cur is None:
             raise StoreError(f"unknown tool call {call_id}", call_id=call_id)
-        dst = check_call_transition(call_id, cur[0], str(state))
+        src, session_id, job_id, tool, effect, created = cur
+        dst = check_call_transition(call_id, src, str(state))
         fields["state"] = dst.value
         if dst.ended:
             fields["finished_at"] = self.now
         self._update("tool_call", fields, "id", call_id)
+        if dst.ended and not ToolCallState(src).ended:
+            self.end_tool_span(call_id, session_id, fields.get("job_id") or job_id, tool, effect,
+                               created, OK if dst is ToolCallState.DONE else ERROR)
+
+    def end_tool_span(
+        self, call_id: str, session_id: str, job_id: str | None, tool: str, effect: str,
+        created: float, status: str, detail: str | None = None,
+    ) -> None:
+        """Write a tool call's span, whole, when the call ends: from when the model asked
+        for it to its result, under the model_run that ran it. (One row a call; a read
+        shows a call still running from its journal row: ``recorder.spans``.)"""
+        session = self._session_row(session_id)
+        if session is None:
+            return
+        root = session.root_id
+        self.open_span(TOOL_CALL, call_id, session_id=session_id, root_id=root,
+                       parent=span_id(job_id or session_id, 16), name=tool, job_id=job_id,
+                       call_id=call_id, start=created,
+                       attributes={"tool": tool, "effect": effect})
+        self.close_span(TOOL_CALL, call_id, session_id=session_id, root_id=root, status=status,
+                        detail=detail)
 
     # -- mailbox ----------------------------------------------------------------------
     def post(self, session_id: str, kind: str, sender_id: str, body: dict[str, Any]) -> bool:

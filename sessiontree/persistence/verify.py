@@ -13,18 +13,23 @@ from sessiontree.persistence.store import Store
 
 
 class VerifyReport(BaseModel):
-    """What :func:`verify_store` found: ``ok`` with the counts checked, or ``problems``."""
+    """What :func:`verify_store` (or :func:`verify_export`) found: ``ok`` with the counts
+    checked, or the first bad row in ``first_bad``."""
 
     ok: bool
     artifacts: int = 0
     messages: int = 0
     sessions: int = 0
+    events: int = 0  # an export's: its events' payloads checked against the catalogue
+    spans: int = 0  # an export's: its spans' parents found
     first_bad: str | None = None
 
     def describe(self) -> str:
         if self.ok:
+            extra = (f", {self.events} events and {self.spans} spans"
+                     if self.events or self.spans else "")
             return (f"ok: {self.artifacts} artifacts, {self.messages} messages in "
-                    f"{self.sessions} sessions verified")
+                    f"{self.sessions} sessions{extra} verified")
         return f"CORRUPT: {self.first_bad}"
 
 

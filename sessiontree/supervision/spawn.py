@@ -103,6 +103,9 @@ def _decide(sched: SchedulerActor, req: SessionSpawnRequest) -> SessionSpawnResp
     store = sched.ctx.store
     with store.transaction() as tx:
         parent = tx.session(req.parent_id)
+        run = sched.running.get(parent.id)
+        if run is not None:  # the parent's run asked: what this writes belongs to it
+            tx.on_job(run.job_id, parent.id, cause=True)
         if req.spawn_key is not None:
             child = tx.session_by_spawn_key(req.spawn_key)
             if child is not None:  # the same spawn call, re-run after a crash
@@ -139,6 +142,7 @@ def _decide(sched: SchedulerActor, req: SessionSpawnRequest) -> SessionSpawnResp
                 shutdown=req.shutdown, auto_shutdown=req.auto_shutdown,
                 supervisor=req.supervisor, significant=req.significant,
                 keep_open=req.keep_open),
+            spawned_by=req.call_id,
         )
         capabilities.issue(tx, child.id, [
             (g.capability, g.derived_from, g.expires_at) for g in derived.grants])

@@ -1,0 +1,415 @@
+"""The Flight Recorder: a complete catalogue, every type written by real code paths,
+``model_session_id`` and ``job_id`` on the events they concern, queries that filter.
+
+The catalogue test runs the library's real paths -- a tree with spawns and tools, a
+rejected spawn, a denied tool, a budget running out, a crash and its restart, a cancel,
+a process death and its recovery, a side effect held for an operator and resolved, a
+host event, a compaction -- and checks that together they wrote every registered type
+but those whose producing feature is not built yet (``events.NOT_YET_EMITTED``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+import sessiontree as st
+from sessiontree.console import demo as demo_module
+from sessiontree.console.cli import main
+from sessiontree.persistence.events import EVENT_SCHEMAS, NOT_YET_EMITTED
+from sessiontree.testing import Commits, FaultPlan, ManualClock
+
+WAIT = 10.0
+HANG = 60.0  # a stuck provider call: ended by cancel or close, never waited out
+
+
+class Args(BaseModel):
+    text: str = ""
+
+
+def _tool(name: str, effect: str, capability: str | None = None) -> st.Tool:
+    def fn(ctx: st.ToolContext, args: Args) -> str:
+        return f"{name}:{args.text}"
+
+    return st.tool(name, Args, effect=effect, capability=capability)(fn)
+
+
+def types_of(rt: st.Runtime) -> set[str]:
+    return {e.type for e in rt.events()}
+
+
+# -- scenarios, each a real runtime on its own store --------------------------------------
+def tree_with_tools(db: Path) -> set[str]:
+    """Spawns (one rejected by depth), tools (one denied), waiting, announce-back,
+    throttling, a host event and a compaction."""
+
+    def policy(turn: st.ScriptTurn) -> Any:
+        if turn.role == "root":
+            if turn.turn == 0:
+                caps = ["session.spawn", "fs.read"]
+                return st.reply("", st.call("spawn_session", role="worker", task="a",
+                                            capabilities=caps),
+                                st.call("spawn_session", role="worker", task="b",
+                                        capabilities=caps))
+            if turn.turn == 1:
+                return st.reply("", st.call("wait_for_children"))
+            return "root done"
+        if turn.turn == 0:  # a worker: a spawn beyond max_depth, a tool it may not call
+            return st.reply("", st.call("spawn_session", role="deeper", task="c"),
+                            st.call("secret", text="x"), st.call("look", text="y"))
+        return "worker done"
+
+    limits = st.Limits(max_concurrent_runs=1, max_depth=1)
+    tools = [_tool("look", "read_only", "fs.read"), _tool("secret", "read_only", "vault")]
+    with st.Runtime.open(db, providers=[st.ScriptedProvider(policy)], tools=tools,
+                         limits=limits) as rt:
+        root = rt.create_session("go", capabilities=["session.spawn", "fs.read"])
+        assert rt.wait(root, timeout=WAIT).state == "completed"
+        rt.record_event(root, "host.checked", {"ok": True})
+        before = types_of(rt)  # compaction removes some of them
+        rt.compact(st.RetentionPolicy(keep_last=5))
+        return before | types_of(rt)
+
+
+def budget_runs_out(db: Path) -> set[str]:
+    def policy(turn: st.ScriptTurn) -> Any:
+        return st.reply("", st.call("look", text=str(turn.turn)))
+
+    with st.Runtime.open(db, providers=[st.ScriptedProvider(policy)],
+                         tools=[_tool("look", "read_only")]) as rt:
+        sid = rt.create_session("go", budget=st.Budget(model_runs=1), capabilities=["tool:look"])
+        assert rt.wait(sid, timeout=WAIT).reason == "budget_exceeded"
+        return types_of(rt)
+
+
+def crash_and_restart(db: Path) -> set[str]:
+    clock = ManualClock()
+    plan = FaultPlan().at("provider.before", times=1)
+    with st.Runtime.open(db, providers=[st.ScriptedProvider(lambda t: "ok")], clock=clock,
+                         fault_hook=plan, lease_ttl=3600) as rt:
+        sid = rt.create_session("go")
+        Commits(rt).until(lambda: rt.events(session_id=sid, type_prefix="FR-EVT-SESS-RESTARTED"))
+        rt.stats()  # barrier: the back-off timer is armed
+        clock.advance(60)
+        assert rt.wait(sid, timeout=WAIT).state == "completed"
+        return types_of(rt)
+
+
+def cancel_a_running_session(db: Path) -> set[str]:
+    entered = threading.Event()
+
+    def latency(request: st.ModelRequest) -> float:
+        entered.set()
+        return HANG  # sleep-ok: ScriptedProvider waits on the run's cancel token
+
+    with st.Runtime.open(db, providers=[st.ScriptedProvider(lambda t: "ok", latency=latency)]) as rt:
+        sid = rt.create_session("go")
+        assert entered.wait(WAIT)
+        rt.cancel(sid, note="not needed")
+        assert rt.wait(sid, timeout=WAIT).state == "cancelled"
+        return types_of(rt)
+
+
+def die_and_recover(db: Path) -> set[str]:
+    entered = threading.Event()
+
+    def latency(request: st.ModelRequest) -> float:
+        if request.attempt == 1:
+            entered.set()
+            return HANG  # sleep-ok: cut off by close(), as a kill -9 would
+        return 0.0
+
+    provider = st.ScriptedProvider(lambda t: "ok", latency=latency)
+    with st.Runtime.open(db, providers=[provider], lease_ttl=3600) as rt:
+        sid = rt.create_session("go")
+        assert entered.wait(WAIT)
+    with st.Runtime.open(db, providers=[provider], lease_ttl=3600) as rt:
+        assert rt.wait(sid, timeout=WAIT).state == "completed"
+        return types_of(rt)
+
+
+def side_effect_held_and_resolved(db: Path) -> set[str]:
+    clock = ManualClock()
+    plan = FaultPlan().at("tool.after", times=1, tool="send")
+
+    def policy(turn: st.ScriptTurn) -> Any:
+        return st.reply("", st.call("send", text="hi")) if turn.turn == 0 else "sent"
+
+    with st.Runtime.open(db, providers=[st.ScriptedProvider(policy)],
+                         tools=[_tool("send", "side_effecting")], clock=clock, fault_hook=plan,
+                         lease_ttl=3600) as rt:
+        sid = rt.create_session("go", capabilities=["tool:send"])
+        Commits(rt).until(lambda: rt.events(session_id=sid, type_prefix="FR-EVT-SESS-RESTARTED"))
+        rt.stats()
+        clock.advance(60)
+        rt.wait_state(sid, "awaiting_operator", timeout=WAIT)
+        (call,) = rt.tool_calls(sid)
+        rt.resolve(call.id, "done")
+        assert rt.wait(sid, timeout=WAIT).state == "completed"
+        return types_of(rt)
+
+
+SCENARIOS: list[Callable[[Path], set[str]]] = [
+    tree_with_tools, budget_runs_out, crash_and_restart, cancel_a_running_session,
+    die_and_recover, side_effect_held_and_resolved,
+]
+
+
+@pytest.fixture(scope="module")
+def emitted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[str]]:
+    base = tmp_path_factory.mktemp("catalogue")
+    return {s.__name__: s(base / f"{s.__name__}.db") for s in SCENARIOS}
+
+
+# -- the catalogue --------------------------------------------------------------------------
+def test_real_code_paths_write_every_registered_type_not_awaiting_its_feature(
+    emitted: dict[str, set[str]],
+) -> None:
+    seen = set().union(*emitted.values())
+    assert seen <= set(EVENT_SCHEMAS), "a type written that the catalogue does not register"
+    assert set(EVENT_SCHEMAS) - set(NOT_YET_EMITTED) - set(COVERED_ELSEWHERE) - seen == set()
+
+
+# Types written by features merged after these scenarios were written; each is driven
+# through real code by the feature's own tests (named here). Not yet folded into the
+# scenarios above: the catalogue test does not emit them itself (issue 22 stays open).
+COVERED_ELSEWHERE: dict[str, str] = {
+    "FR-EVT-SESS-AUTO-SHUTDOWN": "test_group_restarts.py",
+    "FR-EVT-SESS-GROUP-RESTART": "test_group_restarts.py",
+    "FR-EVT-SESS-GROUP-STARTED": "test_group_restarts.py",
+    "FR-EVT-SESS-SUPERVISOR-GAVE-UP": "test_group_restarts.py",
+    "FR-EVT-SESS-RETRIED": "test_retry.py",
+    "FR-EVT-SESS-STOPPED": "test_group_restarts.py",
+    "FR-EVT-SESS-CAPABILITY-EXPIRED": "test_capabilities.py",
+    "FR-EVT-SESS-CAPABILITY-REVOKED": "test_capabilities.py",
+    "FR-EVT-SESS-CONSENT-REQUESTED": "test_consent.py",
+    "FR-EVT-SESS-CONSENT-GRANTED": "test_consent.py",
+    "FR-EVT-SESS-CONSENT-DENIED": "test_consent.py",
+    "FR-EVT-SESS-CONSENT-REVOKED": "test_consent.py",
+    "FR-EVT-SESS-SCHED-COOLDOWN": "test_backpressure.py",
+    "FR-EVT-SESS-STORE-LOST": "test_store_identity.py",
+    "FR-EVT-SESS-WORKSPACE-BOUND": "test_workspace_worktree.py",
+    "FR-EVT-SESS-WORKSPACE-CONFLICT": "test_workspace_leases.py",
+    "FR-EVT-SESS-WORKSPACE-LEASED": "test_workspace_leases.py",
+    "FR-EVT-SESS-WORKSPACE-RELEASED": "test_workspace_leases.py",
+    "FR-EVT-SESS-WORKSPACE-MERGED": "test_workspace_worktree.py",
+    "FR-EVT-SESS-WORKSPACE-WORKTREE": "test_workspace_worktree.py",
+}
+
+
+def test_types_covered_elsewhere_are_registered_and_their_tests_exist() -> None:
+    assert set(COVERED_ELSEWHERE) <= set(EVENT_SCHEMAS)
+    here = Path(__file__).resolve().parent
+    assert all((here / module).is_file() for module in COVERED_ELSEWHERE.values())
+
+
+def test_types_awaiting_their_feature_are_registered_and_never_written(
+    emitted: dict[str, set[str]],
+) -> None:
+    assert set(NOT_YET_EMITTED) <= set(EVENT_SCHEMAS)
+    assert not set(NOT_YET_EMITTED) & set().union(*emitted.values())
+
+
+def test_the_catalogue_names_every_type_the_issue_lists() -> None:
+    sess = ["CREATED", "STATE", "MESSAGE", "CHECKPOINT", "CRASHED", "RESTARTED", "RECOVERED",
+            "COMPLETED", "FAILED", "CANCELLED", "PAUSED", "RESUMED", "BUDGET-EXCEEDED",
+            "TOOL-INTENT", "TOOL-RESULT", "TOOL-DENIED", "CONSENT-REQUESTED",
+            "CONSENT-GRANTED", "CONSENT-DENIED", "WORKSPACE-CONFLICT"]
+    sched = ["ENQUEUED", "DISPATCHED", "COMPLETED", "FAILED", "CANCELLED", "RETRIED", "THROTTLED"]
+    spawn = ["REQUESTED", "ACCEPTED", "REJECTED", "ANNOUNCED"]
+    wanted = ([f"FR-EVT-SESS-{t}" for t in sess] + [f"FR-EVT-SESS-SCHED-{t}" for t in sched]
+              + [f"FR-EVT-SESS-SPAWN-{t}" for t in spawn])
+    assert set(wanted) <= set(EVENT_SCHEMAS)
+
+
+def test_every_catalogue_entry_has_a_family_a_description_and_a_schema() -> None:
+    entries = st.event_catalog()
+    assert [e.type for e in entries] == list(EVENT_SCHEMAS)
+    for e in entries:
+        assert e.type.startswith(e.family[:-1]), e
+        assert e.description and e.payload_schema["type"] == "object", e
+    families = {e.family for e in entries}
+    assert families == {"FR-EVT-SESS-*", "FR-EVT-SESS-SCHED-*", "FR-EVT-SESS-SPAWN-*"}
+
+
+def test_events_catalog_prints_every_type_with_its_fields() -> None:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["events", "--catalog"]) == 0
+    text = out.getvalue()
+    assert all(f"{name}  [" in text for name in EVENT_SCHEMAS)
+    assert "      tool: string" in text and f"({len(EVENT_SCHEMAS)} event types)" in text
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["events", "--catalog", "--json"]) == 0
+    assert [json.loads(line)["type"] for line in out.getvalue().splitlines()] == list(EVENT_SCHEMAS)
+
+
+def test_a_host_event_with_a_bad_name_or_data_that_is_not_json_is_refused(db_path: Path) -> None:
+    with st.Runtime.open(db_path, providers=[st.ScriptedProvider(lambda t: "ok")]) as rt:
+        sid = rt.create_session("go", start=False)
+        with pytest.raises(st.InvalidInput, match="FR-EVT-SESS-HOST"):
+            rt.record_event(sid, "has spaces")
+        with pytest.raises(st.InvalidInput, match="JSON"):
+            rt.record_event(sid, "ok", {"when": object()})
+        with pytest.raises(st.UnknownSession):
+            rt.record_event("ses_nope", "ok")
+        rt.record_event(sid, "deploy:step-1", {"n": 1})
+        (event,) = rt.events(session_id=sid, type_prefix="FR-EVT-SESS-HOST")
+        assert event.payload == {"name": "deploy:step-1", "data": {"n": 1}}
+
+
+# -- correlation over a whole demo run ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, st.SessionInfo]:
+    base = tmp_path_factory.mktemp("demo")
+    root = demo_module.run_root(base / "demo.db", base / "ws", children=3, live=False,
+                                echo=lambda _: None)
+    assert root.state == "completed"
+    return base / "demo.db", root
+
+
+def all_events(db: Path) -> list[st.EventInfo]:
+    with st.Runtime.open(db, setup=demo_module.setup) as rt:
+        return rt.events()
+
+
+def test_every_event_of_a_demo_run_names_its_session(demo_db: tuple[Path, st.SessionInfo]) -> None:
+    db, _ = demo_db
+    events = all_events(db)
+    assert len(events) > 100
+    assert all(e.model_session_id for e in events)
+
+
+def test_every_event_written_during_a_run_carries_its_job(
+    demo_db: tuple[Path, st.SessionInfo],
+) -> None:
+    db, root = demo_db
+    events = all_events(db)
+    without = [(e.type, e.model_session_id) for e in events if e.job_id is None]
+    # Only the host's creation of the root comes before any run (with its tokens and
+    # its workspace binding, written in the same transaction).
+    assert sorted(without) == sorted([
+        ("FR-EVT-SESS-CREATED", root.id), ("FR-EVT-SESS-MESSAGE", root.id),
+        ("FR-EVT-SESS-CHECKPOINT", root.id), ("FR-EVT-SESS-STATE", root.id),
+        ("FR-EVT-SESS-CAPABILITY-ISSUED", root.id), ("FR-EVT-SESS-WORKSPACE-BOUND", root.id)])
+    for kind in ("FR-EVT-SESS-STATE", "FR-EVT-SESS-MESSAGE", "FR-EVT-SESS-USAGE"):
+        assert sum(e.type == kind and e.job_id is not None for e in events) > 3
+
+
+def test_one_trace_per_tree_and_each_event_in_a_span_of_it(
+    demo_db: tuple[Path, st.SessionInfo],
+) -> None:
+    db, root = demo_db
+    events = all_events(db)
+    assert {e.trace_id for e in events} == {events[0].trace_id}
+    with st.Runtime.open(db, setup=demo_module.setup) as rt:
+        span_ids = {s.span_id for s in rt.spans(root_id=root.id)}
+    assert {e.span_id for e in events} <= span_ids
+
+
+def test_events_of_a_child_by_cli_are_only_that_childs(
+    demo_db: tuple[Path, st.SessionInfo],
+) -> None:
+    db, root = demo_db
+    with st.Runtime.open(db, setup=demo_module.setup) as rt:
+        child = rt.children(root.id)[1].id
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["events", "--db", str(db), "--session", child, "--json"]) == 0
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert events and {e["model_session_id"] for e in events} == {child}
+    assert {"FR-EVT-SESS-CREATED", "FR-EVT-SESS-COMPLETED",
+            "FR-EVT-SESS-SPAWN-ANNOUNCED"} <= {e["type"] for e in events}
+
+
+# -- queries ----------------------------------------------------------------------------------
+def test_events_by_job_are_what_that_run_wrote(demo_db: tuple[Path, st.SessionInfo]) -> None:
+    db, root = demo_db
+    with st.Runtime.open(db, setup=demo_module.setup) as rt:
+        job = rt.jobs(session_id=root.id)[0]
+        by_job = rt.events(job_id=job.id)
+        everything = rt.events()
+    assert by_job == [e for e in everything if e.job_id == job.id]
+    kinds = {e.type for e in by_job}
+    assert {"FR-EVT-SESS-SCHED-DISPATCHED", "FR-EVT-SESS-MESSAGE",
+            "FR-EVT-SESS-SPAWN-ACCEPTED"} <= kinds  # the spawns it asked for are its too
+
+
+def test_events_by_root_time_range_type_and_limit_combine(
+    demo_db: tuple[Path, st.SessionInfo],
+) -> None:
+    db, root = demo_db
+    with st.Runtime.open(db, setup=demo_module.setup) as rt:
+        everything = rt.events()
+        assert rt.events(root_id=rt.children(root.id)[0].id) == everything  # any session of it
+        middle = everything[len(everything) // 2].ts
+        assert rt.events(since=middle) == [e for e in everything if e.ts >= middle]
+        assert rt.events(until=middle) == [e for e in everything if e.ts < middle]
+        sched = rt.events(type_prefix="FR-EVT-SESS-SCHED-", since=middle, limit=3)
+        assert sched == [e for e in everything
+                         if e.type.startswith("FR-EVT-SESS-SCHED-") and e.ts >= middle][:3]
+        with pytest.raises(st.InvalidInput):
+            rt.events(since="yesterday")  # type: ignore[arg-type]
+        with pytest.raises(st.InvalidInput):
+            rt.events(job_id=7)  # type: ignore[arg-type]
+
+
+def test_events_follow_prints_a_live_tree_and_stops_when_it_ends(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    db = tmp_path / "live.db"
+    with st.Runtime.open(db, providers=[st.ScriptedProvider(lambda t: "done")]) as rt:
+        sid = rt.create_session("later", start=False)
+        err_path = tmp_path / "follower.err"
+        with err_path.open("w") as err_file:
+            follower = subprocess.Popen(
+                [sys.executable, "-c",
+                 "from sessiontree.console.cli import main; raise SystemExit(main())",
+                 "events", "--db", str(db), "--follow", "--until-done", "--json", "--poll", "0.02"],
+                stdout=subprocess.PIPE, stderr=err_file, text=True)
+        assert follower.stdout is not None
+        first = json.loads(follower.stdout.readline())  # printed while the tree is live
+        assert (first["type"], first["model_session_id"]) == ("FR-EVT-SESS-CREATED", sid)
+        assert rt.session(sid).state == "created"
+        rt.enqueue(sid)
+        rt.wait(sid, timeout=WAIT)
+        rest = follower.stdout.read()  # to the end: the follower stops by itself
+        follower.wait(timeout=30)
+        stored = [e.as_json() for e in rt.events()]
+    err = err_path.read_text()
+    assert follower.returncode == 0, err
+    printed = [first] + [json.loads(line) for line in rest.splitlines()]
+    assert printed == stored
+    assert printed[-1]["type"] in ("FR-EVT-SESS-COMPLETED", "FR-EVT-SESS-CHECKPOINT")
+
+
+def test_events_cli_filters_by_root_job_time_and_limit(demo_db: tuple[Path, st.SessionInfo]) -> None:
+    db, root = demo_db
+    with st.Runtime.open(db, setup=demo_module.setup) as rt:
+        child = rt.children(root.id)[2].id
+        job = rt.jobs(session_id=child)[1].id
+        everything = [e.as_json() for e in rt.events()]
+        by_job = [e.as_json() for e in rt.events(job_id=job)]
+    middle = everything[len(everything) // 2]["ts"]
+
+    def run(*argv: str) -> list[dict[str, Any]]:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(["events", "--db", str(db), "--json", *argv]) == 0
+        return [json.loads(line) for line in out.getvalue().splitlines()]
+
+    assert run("--root", child) == everything
+    assert run("--job", job) == by_job and by_job
+    assert run("--since", str(middle), "--limit", "5") == [
+        e for e in everything if e["ts"] >= middle][:5]
+    assert run("--until", str(middle)) == [e for e in everything if e["ts"] < middle]
