@@ -60,6 +60,7 @@ def issue(
     and record them in one ``FR-EVT-SESS-CAPABILITY-ISSUED`` event (none: no event)."""
     root_id = tx.session(session_id).root_id
     # plain SQL: this runs in every spawn's transaction
+    tx.tokens_changed = True
     (start,) = tx._exec('SELECT COUNT(*) FROM "capability_token" WHERE "session_id" = ?',
                         (session_id,)).fetchone()
     made = []
@@ -108,6 +109,7 @@ def revoke(tx: Tx, token_id: str, reason: str) -> list[CapabilityToken]:
     ``FR-EVT-SESS-CAPABILITY-REVOKED`` event on its session. Raises
     :class:`InvalidInput` for an unknown token."""
     m = tx.m
+    tx.tokens_changed = True
     first = m.capability_token.get_or_none(m.capability_token.id == token_id)
     if first is None:
         raise InvalidInput(f"unknown capability token {token_id!r}", token_id=token_id)

@@ -39,6 +39,9 @@ class RowCache:
         self._records: dict[tuple[str, Any], tuple[SimpleNamespace, Any]] = {}
         self.latest_checkpoint: dict[str, Any] = {}  # session id -> CheckpointRecord
         self.last_job_order: int | None = None  # the highest job order committed
+        # Bumped after every commit that issued or revoked capability tokens: a reader
+        # that cached a session's tokens under an older value reads them again.
+        self.token_generation = 0
         # job id -> usage its run was charged, until its span is written (``txspans``)
         self.run_usage: dict[str, Any] = {}
 

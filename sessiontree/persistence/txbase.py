@@ -97,6 +97,7 @@ class TxBase:
         self._dropped_tables: set[str] = set()
         self._checkpoints: dict[str, Any] = {}  # session id -> the checkpoint written here
         self._job_order: int | None = None  # the last job order given out here
+        self.tokens_changed = False  # capability tokens issued or revoked here
         # The model_run each session's events of this transaction belong to, and the run
         # whose commit this is (see ``on_job``).
         self._jobs: dict[str, str] = {}
@@ -153,6 +154,8 @@ class TxBase:
         cache = self._cache
         if cache is None:
             return
+        if self.tokens_changed:
+            cache.token_generation += 1
         for table in self._dropped_tables:
             cache.clear(table)
         for table, key in self._dropped:
