@@ -87,13 +87,37 @@ def tokens_of(tx: Tx, session_id: str) -> list[CapabilityToken]:
     return [_token(SimpleNamespace(**dict(zip(names, r, strict=True)))) for r in cur.fetchall()]
 
 
+_TOKEN_CACHE_SIZE = 8192
+"""Sessions whose tokens the store's writer keeps at once (then it starts again empty)."""
+
+
+def _session_tokens(store: Store, session_id: str) -> list[CapabilityToken]:
+    """One session's tokens as committed. The store's one writer keeps them until a
+    commit issues or revokes any token (``RowCache.token_generation``, bumped after
+    that commit); expiry is judged against the clock by each reader, so the cache never
+    delays it. An observer (no row cache), or a read inside a transaction, reads the
+    table every time."""
+    cache = store._cache()
+    if cache is None:
+        return [_token(r) for r in store._rows(_BY_SESSION, (session_id,))]
+    generation = cache.token_generation  # read first: a bump meanwhile only refetches
+    hit = cache.tokens.get(session_id)
+    if hit is not None and hit[0] == generation:
+        return list(hit[1])
+    held = [_token(r) for r in store._rows(_BY_SESSION, (session_id,))]
+    if len(cache.tokens) >= _TOKEN_CACHE_SIZE:
+        cache.tokens.clear()
+    cache.tokens[session_id] = (generation, held)
+    return list(held)
+
+
 def read_tokens(
     store: Store, *, session_ids: Iterable[str] | None = None, token_id: str | None = None,
 ) -> list[CapabilityToken]:
     """Tokens as stored (live or not): of some sessions, one token, or all."""
     ids = None if session_ids is None else list(session_ids)
     if ids is not None and len(ids) == 1 and token_id is None:  # the gate's read, each call
-        return [_token(r) for r in store._rows(_BY_SESSION, (ids[0],))]
+        return _session_tokens(store, ids[0])
     with store._reading() as m:
         q = m.capability_token.select()
         if ids is not None:

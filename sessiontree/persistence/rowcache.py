@@ -42,6 +42,7 @@ class RowCache:
         # Bumped after every commit that issued or revoked capability tokens: a reader
         # that cached a session's tokens under an older value reads them again.
         self.token_generation = 0
+        self.tokens: dict[str, tuple[int, list[Any]]] = {}  # session id -> (generation, tokens)
         # job id -> usage its run was charged, until its span is written (``txspans``)
         self.run_usage: dict[str, Any] = {}
 
@@ -72,6 +73,9 @@ class RowCache:
             self.latest_checkpoint.clear()
         if table in (None, "job"):
             self.last_job_order = None
+        if table is None:
+            self.tokens.clear()
+            self.token_generation += 1
 
     def record(self, table: str, key: Any, row: SimpleNamespace, make: Callable[[Any], R]) -> R:
         """The record made from ``row``, made once per committed version of the row."""

@@ -59,10 +59,6 @@ def needed_capability(t: Tool) -> str | None:
     return t.capability or f"tool:{t.name}"
 
 
-_TOKEN_CACHE_SIZE = 8192
-"""Sessions whose tokens the gate keeps at once (then it starts again empty)."""
-
-
 class Permit:
     """The one handle that runs an allowed call (made only by :meth:`ToolGate.decide`)."""
 
@@ -103,25 +99,11 @@ class ToolGate:
         self.registry = registry
         self.store = store
         self.clock = clock
-        self._tokens: dict[str, tuple[int, list[CapabilityToken]]] = {}
 
     def tokens(self, session_id: str) -> list[CapabilityToken]:
-        """The session's tokens as committed. The store's one writer keeps them per
-        session until a commit issues or revokes any token (``token_generation``);
-        expiry is judged against the clock at each decision, so caching never delays
-        it. An observer's store has no row cache: it reads every time."""
-        cache = self.store.row_cache
-        if cache is None:
-            return read_tokens(self.store, session_ids=[session_id])
-        generation = cache.token_generation  # read first: a later bump only refetches
-        hit = self._tokens.get(session_id)
-        if hit is not None and hit[0] == generation:
-            return hit[1]
-        held = read_tokens(self.store, session_ids=[session_id])
-        if len(self._tokens) >= _TOKEN_CACHE_SIZE:
-            self._tokens.clear()
-        self._tokens[session_id] = (generation, held)
-        return held
+        """The session's tokens as committed (the store's writer caches them until a
+        commit issues or revokes a token: ``persistence.capabilities``)."""
+        return read_tokens(self.store, session_ids=[session_id])
 
     def visible_tools(self, session: SessionRecord) -> list[Tool]:
         """The tools a session may call now: the model is only offered those."""
