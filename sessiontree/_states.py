@@ -24,7 +24,8 @@ run); an ended call never moves to another state.
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import Enum, StrEnum
+from typing import Any, TypeVar
 
 from sessiontree._errors import IllegalTransition
 
@@ -86,11 +87,8 @@ def check_transition(session_id: str, from_state: str, to_state: str) -> Session
     Raises :class:`IllegalTransition` otherwise (including any move out of a terminal
     state, and unknown state names). Never mutates anything.
     """
-    try:
-        src, dst = SessionState(from_state), SessionState(to_state)
-    except ValueError:
-        raise IllegalTransition(session_id, from_state, to_state) from None
-    if dst not in TRANSITIONS[src]:
+    dst = _lookup(_LEGAL_SESSION, from_state, to_state)
+    if dst is None:
         raise IllegalTransition(session_id, from_state, to_state)
     return dst
 
@@ -151,11 +149,8 @@ CALL_TRANSITIONS: dict[ToolCallState, frozenset[ToolCallState]] = {
 def check_job_transition(job_id: str, from_state: str, to_state: str) -> JobState:
     """Return ``to_state`` as a :class:`JobState` if a job may move so; raise
     :class:`IllegalTransition` (``kind="job"``) otherwise."""
-    try:
-        src, dst = JobState(from_state), JobState(to_state)
-    except ValueError:
-        raise IllegalTransition(job_id, from_state, to_state, kind="job") from None
-    if dst not in JOB_TRANSITIONS[src]:
+    dst = _lookup(_LEGAL_JOB, from_state, to_state)
+    if dst is None:
         raise IllegalTransition(job_id, from_state, to_state, kind="job")
     return dst
 
@@ -163,10 +158,29 @@ def check_job_transition(job_id: str, from_state: str, to_state: str) -> JobStat
 def check_call_transition(call_id: str, from_state: str, to_state: str) -> ToolCallState:
     """Return ``to_state`` as a :class:`ToolCallState` if a tool call may move so; raise
     :class:`IllegalTransition` (``kind="tool_call"``) otherwise."""
-    try:
-        src, dst = ToolCallState(from_state), ToolCallState(to_state)
-    except ValueError:
-        raise IllegalTransition(call_id, from_state, to_state, kind="tool_call") from None
-    if dst not in CALL_TRANSITIONS[src]:
+    dst = _lookup(_LEGAL_CALL, from_state, to_state)
+    if dst is None:
         raise IllegalTransition(call_id, from_state, to_state, kind="tool_call")
     return dst
+
+
+E = TypeVar("E", bound=Enum)
+
+
+def _legal(table: dict[E, frozenset[E]]) -> dict[tuple[Any, Any], E]:
+    """Every legal (from, to) pair -- as names or as members -- to its target member:
+    one dict lookup a check (these checks run several times a model_run)."""
+    return {(a, b): dst for src, dsts in table.items() for dst in dsts
+            for a in (src, src.value) for b in (dst, dst.value)}
+
+
+def _lookup(table: dict[tuple[Any, Any], E], from_state: Any, to_state: Any) -> E | None:
+    try:
+        return table.get((from_state, to_state))
+    except TypeError:  # not even a name (unhashable): no legal move
+        return None
+
+
+_LEGAL_SESSION = _legal(TRANSITIONS)
+_LEGAL_JOB = _legal(JOB_TRANSITIONS)
+_LEGAL_CALL = _legal(CALL_TRANSITIONS)

@@ -93,7 +93,7 @@ class ModelTurn:
             role=session.role,
             model=session.model,
             messages=history,
-            tools=tuple(t.spec() for t in self.ctx.gate.visible_tools(session)),
+            tools=self.ctx.gate.visible_specs(session),
             max_output_tokens=self.ctx.limits.reserve_tokens or None,
             attempt=self.attempt,
         )

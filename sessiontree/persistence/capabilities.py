@@ -95,9 +95,9 @@ def _session_tokens(store: Store, session_id: str) -> list[CapabilityToken]:
     """One session's tokens as committed. The store's one writer keeps them until a
     commit issues or revokes any token (``RowCache.token_generation``, bumped after
     that commit); expiry is judged against the clock by each reader, so the cache never
-    delays it. An observer (no row cache), or a read inside a transaction, reads the
-    table every time."""
-    cache = store._cache()
+    delays it. An observer (no row cache), or a read inside a transaction that issued or
+    revoked tokens, reads the table every time."""
+    cache = store._token_cache()
     if cache is None:
         return [_token(r) for r in store._rows(_BY_SESSION, (session_id,))]
     generation = cache.token_generation  # read first: a bump meanwhile only refetches

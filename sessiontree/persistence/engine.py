@@ -68,7 +68,7 @@ def _accepted_frames(store: Store) -> int | None:
     """How many WAL frames SQLite accepted when it opened the store (a passive
     checkpoint reports them; it changes nothing a reader can see)."""
     try:
-        with store._lock:
+        with store._locked():
             store.db.connect(reuse_if_open=True)
             row = store.db.execute_sql(  # type: ignore[no-untyped-call]
                 "PRAGMA wal_checkpoint(PASSIVE)").fetchone()

@@ -43,11 +43,27 @@ class RowCache:
         # that cached a session's tokens under an older value reads them again.
         self.token_generation = 0
         self.tokens: dict[str, tuple[int, list[Any]]] = {}  # session id -> (generation, tokens)
+        # tool call id -> (state, session_id, job_id, tool, effect, created_at) of each
+        # call not yet ended, as last committed (``JournalTx.set_tool_call``)
+        self.calls: dict[str, tuple[Any, ...]] = {}
         # job id -> usage its run was charged, until its span is written (``txspans``)
         self.run_usage: dict[str, Any] = {}
 
     def get(self, table: str, key: Any) -> SimpleNamespace | None:
         return self._rows[table].get(key)
+
+    # -- what a transaction reads (``PendingView`` answers the same over a commit group)
+    def job_order(self) -> int | None:
+        return self.last_job_order
+
+    def call_head(self, call_id: str) -> tuple[Any, ...] | None:
+        return self.calls.get(call_id)
+
+    def run_charged(self, job_id: str) -> Any:
+        return self.run_usage.get(job_id)
+
+    def tokens_pending(self) -> bool:
+        return False
 
     def put(self, table: str, key: Any, row: SimpleNamespace) -> None:
         rows = self._rows[table]
@@ -75,6 +91,7 @@ class RowCache:
             self.last_job_order = None
         if table is None:
             self.tokens.clear()
+            self.calls.clear()
             self.token_generation += 1
 
     def record(self, table: str, key: Any, row: SimpleNamespace, make: Callable[[Any], R]) -> R:

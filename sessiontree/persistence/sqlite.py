@@ -54,6 +54,21 @@ def commit(conn: Any) -> None:
     conn.execute("COMMIT")
 
 
+def savepoint(conn: Any) -> None:
+    """A transaction inside the open one (a commit group's member)."""
+    conn.execute("SAVEPOINT member")
+
+
+def release(conn: Any) -> None:
+    conn.execute("RELEASE member")
+
+
+def rollback_savepoint(conn: Any) -> None:
+    """Undo a member's writes only; the group's transaction stays open."""
+    conn.execute("ROLLBACK TO member")
+    conn.execute("RELEASE member")
+
+
 def rollback(conn: Any) -> None:
     """Roll back; harmless if SQLite already rolled back on its own (a full disk)."""
     with contextlib.suppress(sqlite3.Error):

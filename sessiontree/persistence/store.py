@@ -28,6 +28,7 @@ from sessiontree._errors import (
 )
 from sessiontree.persistence import convert, migrate
 from sessiontree.persistence import sqlite as engine
+from sessiontree.persistence.groupcommit import STRAGGLER_WAIT, CommitGroup, Member
 from sessiontree.persistence.models import Models, bind_models
 from sessiontree.persistence.records import (
     CheckpointRecord,
@@ -67,6 +68,9 @@ class Store:
         self._closed = False
         self.row_cache: RowCache | None = None  # see enable_row_cache
         self._writing = False  # a transaction is open (on the thread holding the lock)
+        self._tx: Tx | None = None  # that transaction
+        self._tx_thread: int | None = None  # the thread it is open on
+        self._group = CommitGroup()
         self.wal_problem: str | None = None  # set by open_store (see persistence.wal)
 
     # -- lifecycle --------------------------------------------------------------------
@@ -109,7 +113,7 @@ class Store:
     def enable_row_cache(self) -> None:
         """Keep committed session and job rows in memory (``persistence.rowcache``).
         Only for the store's one writer: the runtime, once it holds the lease."""
-        with self._lock:
+        with self._locked():
             m = self.m
             self.row_cache = RowCache({
                 "session": frozenset(m.session._meta.columns),
@@ -121,7 +125,7 @@ class Store:
             self.db.close()
 
     def close(self) -> None:
-        with self._lock:
+        with self._locked():
             if not self._closed:
                 self._closed = True
                 self._close_quietly()
@@ -136,44 +140,89 @@ class Store:
     # -- writes -----------------------------------------------------------------------
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Tx]:
-        """One atomic write. Engine errors surface as :class:`StoreError`; nothing of a
-        failed transaction is kept. Listeners hear of it only after it committed."""
-        with self._lock:
+        """One atomic write, committed before this returns. Engine errors surface as
+        :class:`StoreError`; nothing of a failed transaction is kept. Listeners hear of
+        it only after it committed. Transactions of writers that queue for the lock
+        share one engine commit (``persistence.groupcommit``)."""
+        group = self._group
+        group.waiting(+1)
+        try:
+            self._lock.acquire()
+        finally:
+            group.waiting(-1)
+        member: Member | None = None
+        try:
             if self._closed:
                 raise StoreError("store is closed", path=self.path)
             if self._writing:
                 raise StoreError("a transaction is already open on this thread", path=self.path)
-            tx = Tx(self.m, self.clock.now(), self.row_cache)
-            # plain BEGIN/COMMIT on the connection: one statement each, no wrapper
+            joining = group.open  # then this one is a savepoint in the group's transaction
+            tx = Tx(self.m, self.clock.now(), self.row_cache,
+                    group=[m.tx for m in group.members])
             conn = self.db.connection()  # type: ignore[no-untyped-call]
             self._writing = True
+            self._tx, self._tx_thread = tx, threading.get_ident()
             try:
                 try:
-                    engine.begin(conn)
+                    (engine.savepoint if joining else engine.begin)(conn)
                     yield tx
                     tx.flush()
                     if self.fault_hook is not None:
                         self.fault_hook("store.commit")
-                    engine.commit(conn)
+                    if joining:
+                        engine.release(conn)
                 except BaseException:
-                    engine.rollback(conn)
+                    (engine.rollback_savepoint if joining else engine.rollback)(conn)
                     raise
             except engine.ERRORS as exc:
                 raise StoreError(f"store write failed: {exc}", path=self.path) from exc
             finally:
                 self._writing = False
-            tx.publish()
-        if tx.summary:
+                self._tx = self._tx_thread = None
+            member = Member(tx)
+            group.members.append(member)
+        finally:
+            if group.open and not (member is not None and group.should_wait()):
+                self._commit_group()
+            self._lock.release()
+        assert member is not None  # (the body raised otherwise)
+        self._await_commit(member)
+        if member.tx.summary:
             for listener in list(self._listeners):
                 try:
-                    listener(tx.summary)
+                    listener(member.tx.summary)
                 except Exception:
                     log.exception("store listener failed")
 
+    def _commit_group(self) -> None:
+        """Commit the open group (``persistence.groupcommit``); the lock is held."""
+        conn = self.db.connection()  # type: ignore[no-untyped-call]
+        self._group.commit(lambda: engine.commit(conn), lambda: engine.rollback(conn),
+                           lambda exc: StoreError(f"store write failed: {exc}", path=self.path))
+
+    def _await_commit(self, member: Member) -> None:
+        """Wait until ``member``'s group is committed (committing it if it straggles)."""
+        while not member.done.wait(STRAGGLER_WAIT):
+            with self._lock:
+                if member in self._group.members:
+                    self._commit_group()
+        if member.error is not None:
+            raise member.error
+
     # -- reads ------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _reading(self) -> Iterator[Models]:
+    def _locked(self) -> Iterator[None]:
+        """The store's lock, for a read or a maintenance step: an open commit group is
+        committed first, so what it sees is committed -- unless this thread is inside a
+        transaction (which sees its own writes and the group's it works in)."""
         with self._lock:
+            if self._group.open and self._tx_thread != threading.get_ident():
+                self._commit_group()
+            yield
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[Models]:
+        with self._locked():
             if self._closed:
                 raise StoreError("store is closed", path=self.path)
             try:
@@ -192,9 +241,41 @@ class Store:
         """The row cache, unless a transaction is open here (its reads see its writes)."""
         return None if self._writing else self.row_cache
 
+    def _token_cache(self) -> RowCache | None:
+        """The row cache for capability tokens: also inside a transaction, as long as it
+        issued or revoked none and works in no commit group (the committed tokens are
+        then the transaction's own view)."""
+        tx = self._own_tx()
+        if tx is not None and tx.tokens_pending:
+            return None  # tokens it or its group changed: read them in the transaction
+        return self.row_cache
+
+    def _own_tx(self) -> Tx | None:
+        """The transaction open on this thread, if any."""
+        return self._tx if self._tx_thread == threading.get_ident() else None
+
+    def _committed(self, session_id: str) -> SessionRecord | None:
+        """A session as last committed, from the writer's row cache, without the lock
+        (None: not cached, or a transaction is open on this thread). The cache changes
+        only after a commit, one row at a time; a row read from it is a committed one."""
+        cache = self.row_cache
+        if cache is None or self._tx_thread == threading.get_ident():
+            return None
+        row = cache.get("session", session_id)
+        return None if row is None else cache.record("session", session_id, row, convert.session)
+
     def session(self, session_id: str) -> SessionRecord:
-        with self._lock:
-            cache = self._cache()
+        record = self._committed(session_id)
+        if record is not None:
+            return record
+        with self._locked():
+            tx = self._own_tx()
+            if tx is not None:  # inside a transaction: its own view (its writes included)
+                row = tx._session_row(session_id)
+                if row is None:
+                    raise UnknownSession(session_id)
+                return convert.session(row)
+            cache = self.row_cache
             if cache is None:
                 return convert.session(self._session_row(session_id))
             row = cache.get("session", session_id)
@@ -266,7 +347,14 @@ class Store:
         hold, so the three agree). ``known`` is the (seq, chain hash) of the last message
         the caller holds: the messages returned are then those from that seq on, or none
         when the session's head is still that message."""
-        with self._lock:
+        session = self._committed(session_id)
+        cache = self.row_cache
+        if session is not None and cache is not None and known == (
+                session.message_seq, session.message_head):  # all of it cached: no lock
+            checkpoint = cache.latest_checkpoint.get(session_id)
+            if checkpoint is not None and checkpoint.seq == session.checkpoint_seq:
+                return session, checkpoint, []
+        with self._locked():
             session = self.session(session_id)
             cache = self._cache()
             checkpoint = cache.latest_checkpoint.get(session_id) if cache else None
@@ -425,7 +513,7 @@ class Store:
 
     def execute_raw_for_tests(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         """Run raw SQL (tests and fault injection only: corrupt a row, hold a lock)."""
-        with self._lock:
+        with self._locked():
             if self.row_cache is not None:
                 self.row_cache.clear()
             return self.db.execute_sql(sql, params)  # type: ignore[no-untyped-call]

@@ -11,12 +11,15 @@ import functools
 import itertools
 import json
 import os
+from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from sessiontree._errors import StoreError
+from sessiontree._states import ToolCallState
 from sessiontree.persistence.artifacts import canonical_bytes, content_hash
 from sessiontree.persistence.events import payload_json
+from sessiontree.persistence.groupcommit import PendingView
 from sessiontree.persistence.records import CommitSummary
 from sessiontree.persistence.rowcache import CACHED_TABLES, RowCache
 from sessiontree.persistence.spans import span_id
@@ -67,6 +70,7 @@ def _insert_rows_sql(table: str, cols: tuple[str, ...], rows: int, ignore: bool)
 
 
 _ROWS_PER_INSERT = 256
+_ENDED_CALL_STATES = frozenset(s.value for s in ToolCallState if s.ended)
 _ARTIFACT_COLS = ("hash", "data", "size", "created_at")
 _EVENT_COLS = ("event_id", "ts", "type", "model_session_id", "root_id", "job_id", "trace_id",
                "span_id", "payload")
@@ -79,7 +83,10 @@ def _update_sql(table: str, cols: tuple[str, ...], key: str) -> str:
 
 
 class TxBase:
-    def __init__(self, models: Models, now: float, cache: RowCache | None = None) -> None:
+    def __init__(
+        self, models: Models, now: float, cache: RowCache | None = None, *,
+        group: Sequence[Any] = (),  # SpanTx: the commit group's earlier members
+    ) -> None:
         self.m = models
         # The raw DB-API connection: the hot statements skip peewee's per-call wrapper.
         self._conn = models.session._meta.database.connection()
@@ -91,13 +98,18 @@ class TxBase:
         # This transaction's own copies of the session and job rows it read or wrote.
         # Every write to those tables goes through ``_insert``/``_update``, which keep
         # the copies current, so a row is read once; at commit they go to the cache.
-        self._cache = cache
+        self._cache = cache  # published to at commit
+        # Read from, too -- through the writes of the commit group this transaction
+        # joins, which the cache does not hold yet (``persistence.groupcommit``).
+        self._shared: RowCache | PendingView | None = (
+            PendingView(cache, group) if cache is not None and group else cache)
         self._rows: dict[tuple[str, Any], SimpleNamespace] = {}
         self._dropped: set[tuple[str, Any]] = set()  # changed, but no copy held here
         self._dropped_tables: set[str] = set()
         self._checkpoints: dict[str, Any] = {}  # session id -> the checkpoint written here
         self._job_order: int | None = None  # the last job order given out here
         self.tokens_changed = False  # capability tokens issued or revoked here
+        self._calls: dict[str, tuple[Any, ...]] = {}  # tool-call heads written here
         # The model_run each session's events of this transaction belong to, and the run
         # whose commit this is (see ``on_job``).
         self._jobs: dict[str, str] = {}
@@ -118,9 +130,9 @@ class TxBase:
     def _held(self, table: str, key: Any) -> SimpleNamespace | None:
         """This transaction's copy of a row, made from the cache if need be (no SQL)."""
         row = self._rows.get((table, key))
-        if row is None and self._cache is not None and (table, key) not in self._dropped and (
+        if row is None and self._shared is not None and (table, key) not in self._dropped and (
                 table not in self._dropped_tables):
-            shared = self._cache.get(table, key)
+            shared = self._shared.get(table, key)
             if shared is not None:
                 row = self._rows[(table, key)] = SimpleNamespace(**vars(shared))
         return row
@@ -142,12 +154,17 @@ class TxBase:
     def _next_job_order(self) -> int:
         """Jobs are numbered in enqueue order, under the write lock."""
         last = self._job_order
-        if last is None and self._cache is not None:
-            last = self._cache.last_job_order
+        if last is None and self._shared is not None:
+            last = self._shared.job_order()
         if last is None:
             last = self._exec('SELECT MAX("order") FROM "job"').fetchone()[0] or 0
         self._job_order = last + 1
         return self._job_order
+
+    @property
+    def tokens_pending(self) -> bool:
+        """Capability tokens issued or revoked here, or by the group this joined."""
+        return self.tokens_changed or (self._shared is not None and self._shared.tokens_pending())
 
     def publish(self) -> None:
         """After commit: hand the rows this transaction holds to the store's cache."""
@@ -164,6 +181,15 @@ class TxBase:
             if table not in self._dropped_tables:
                 cache.put(table, key, row)
         cache.latest_checkpoint.update(self._checkpoints)
+        if self._calls:
+            calls = cache.calls
+            if len(calls) > cache.size:
+                calls.clear()
+            for call_id, head in self._calls.items():
+                if head[0] in _ENDED_CALL_STATES:
+                    calls.pop(call_id, None)
+                else:
+                    calls[call_id] = head
         if self._job_order is not None and "job" not in self._dropped_tables:
             cache.last_job_order = self._job_order
 

@@ -35,6 +35,7 @@ class JournalTx(SpanTx):
             "created_at": self.now,
         }
         self._insert("tool_call", fields)
+        self._calls[call_id] = (fields["state"], session_id, job_id, tool, effect, self.now)
         return convert.tool_call(SimpleNamespace(**fields))
 
     def tool_call(self, call_id: str) -> ToolCallRecord:
@@ -46,19 +47,32 @@ class JournalTx(SpanTx):
     def set_tool_call(self, call_id: str, state: ToolCallState, **fields: Any) -> None:
         """Move a tool call along the journal's state machine
         (:data:`~sessiontree._states.CALL_TRANSITIONS`)."""
-        cur = self._exec('SELECT "state", "session_id", "job_id", "tool", "effect", "created_at" '
-                         'FROM "tool_call" WHERE "id" = ?', (call_id,)).fetchone()
-        if cur is None:
-            raise StoreError(f"unknown tool call {call_id}", call_id=call_id)
-        src, session_id, job_id, tool, effect, created = cur
+        head = self._call_head(call_id)
+        src, session_id, job_id, tool, effect, created = head
         dst = check_call_transition(call_id, src, str(state))
         fields["state"] = dst.value
         if dst.ended:
             fields["finished_at"] = self.now
         self._update("tool_call", fields, "id", call_id)
+        self._calls[call_id] = (dst.value, session_id, fields.get("job_id", job_id), tool,
+                                effect, created)
         if dst.ended and not ToolCallState(src).ended:
             self.end_tool_span(call_id, session_id, fields.get("job_id") or job_id, tool, effect,
                                created, OK if dst is ToolCallState.DONE else ERROR)
+
+    def _call_head(self, call_id: str) -> tuple[Any, ...]:
+        """(state, session_id, job_id, tool, effect, created_at) of a tool call as of now
+        in this transaction: written here, else as the writer's cache last committed it
+        (calls not yet ended), else read."""
+        head = self._calls.get(call_id)
+        if head is None and self._shared is not None:
+            head = self._shared.call_head(call_id)
+        if head is None:
+            head = self._exec('SELECT "state", "session_id", "job_id", "tool", "effect", '
+                              '"created_at" FROM "tool_call" WHERE "id" = ?', (call_id,)).fetchone()
+            if head is None:
+                raise StoreError(f"unknown tool call {call_id}", call_id=call_id)
+        return tuple(head)
 
     def end_tool_span(
         self, call_id: str, session_id: str, job_id: str | None, tool: str, effect: str,

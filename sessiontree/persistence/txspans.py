@@ -64,14 +64,15 @@ class SpanTx(TxBase):
     def charge_run(self, job_id: str, usage: Usage) -> None:
         """Remember what a running model_run was charged: its span is written once, when
         the run ends, with all of it (``run_usage``), not in every commit that charges."""
-        self._run_usage[job_id] = self._run_usage.get(job_id, Usage()) + usage
+        before = self._run_usage.get(job_id)
+        self._run_usage[job_id] = usage if before is None else before + usage
 
     def take_run_usage(self, job_id: str) -> tuple[Usage | None, Usage | None]:
         """What the run was charged (before this transaction as far as this process saw
         it -- None if it saw nothing, e.g. after a restart -- and in it); its span is
         being written whole, so the process forgets it at commit."""
         self._ended_runs.append(job_id)
-        known = self._cache.run_usage.get(job_id) if self._cache is not None else None
+        known = self._shared.run_charged(job_id) if self._shared is not None else None
         return known, self._run_usage.pop(job_id, None)
 
     def publish(self) -> None:
@@ -82,7 +83,8 @@ class SpanTx(TxBase):
         for job_id in self._ended_runs:
             cache.run_usage.pop(job_id, None)
         for job_id, usage in self._run_usage.items():
-            cache.run_usage[job_id] = cache.run_usage.get(job_id, Usage()) + usage
+            before = cache.run_usage.get(job_id)
+            cache.run_usage[job_id] = usage if before is None else before + usage
 
     def _span(self, subject_id: str, kind: str, session_id: str, root_id: str) -> list[Any]:
         """This transaction's buffered row for a span (a stand-in, used only if the

@@ -28,6 +28,7 @@ the tool's own validators raise.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +44,7 @@ from sessiontree._states import SessionState
 from sessiontree.persistence.capabilities import CapabilityToken, read_tokens
 from sessiontree.persistence.records import SessionRecord
 from sessiontree.persistence.store import Store
-from sessiontree.providers.base import ToolCall
+from sessiontree.providers.base import ToolCall, ToolSpec
 from sessiontree.tools import scopes, tokens
 from sessiontree.tools.registry import Tool, ToolContext, ToolRegistry
 
@@ -58,6 +59,8 @@ def needed_capability(t: Tool) -> str | None:
         return None
     return t.capability or f"tool:{t.name}"
 
+
+_OFFERS_KEPT = 4096  # sessions whose offered tools the gate keeps at once
 
 class Permit:
     """The one handle that runs an allowed call (made only by :meth:`ToolGate.decide`)."""
@@ -99,6 +102,8 @@ class ToolGate:
         self.registry = registry
         self.store = store
         self.clock = clock
+        # (session id, has children) -> (tokens, registry tools, valid until, offered, specs)
+        self._offers: dict[tuple[str, bool], tuple[Any, ...]] = {}
 
     def tokens(self, session_id: str) -> list[CapabilityToken]:
         """The session's tokens as committed (the store's writer caches them until a
@@ -107,14 +112,31 @@ class ToolGate:
 
     def visible_tools(self, session: SessionRecord) -> list[Tool]:
         """The tools a session may call now: the model is only offered those."""
+        return list(self._visible(session)[0])
+
+    def visible_specs(self, session: SessionRecord) -> tuple[ToolSpec, ...]:
+        """The specs of :meth:`visible_tools` (what a model request carries)."""
+        return self._visible(session)[1]
+
+    def _visible(self, session: SessionRecord) -> tuple[tuple[Tool, ...], tuple[ToolSpec, ...]]:
+        """Worked out once per session while its tokens, the registry and whether it has
+        children stay as they are, until the first of its live tokens expires."""
         held = self.tokens(session.id)
         now = self.clock.now()
-        out = []
-        for name in self.registry.names():
-            t = self.registry.get(name)
-            if t is not None and self._offered(t, session, held, now):
-                out.append(t)
-        return out
+        tools = tuple(t for name in self.registry.names()
+                      if (t := self.registry.get(name)) is not None)
+        key = (session.id, session.spawn_count > 0)
+        hit = self._offers.get(key)
+        if hit is not None and hit[0] == held and hit[1] == tools and now < hit[2]:
+            return hit[3], hit[4]
+        offered = tuple(t for t in tools if self._offered(t, session, held, now))
+        until = min((x.expires_at for x in held if x.live(now) and x.expires_at is not None),
+                    default=math.inf)
+        if len(self._offers) >= _OFFERS_KEPT:
+            self._offers.clear()
+        specs = tuple(t.spec() for t in offered)
+        self._offers[key] = (held, tools, until, offered, specs)
+        return offered, specs
 
     @staticmethod
     def _offered(t: Tool, session: SessionRecord, held: Sequence[CapabilityToken], now: float) -> bool:
