@@ -4,17 +4,6 @@ costs the dispatch path.
     python bench/recorder.py [--events 1000000] [--trees 100] [--per-tree 20] [--repeat 5]
     python bench/recorder.py --cost [--sessions 200] [--repeat 5] [--profile]
 
-``--cost`` runs ``bench/dispatch.py``'s three workloads (single-turn, 5-turn tool loop,
-spawn) with the recorder doing its full work and with less of it, side by side: one
-round of each mode in turn, each in a fresh interpreter, ``--repeat`` times (so the
-machine's noise hits every mode alike), then medians and their ratios. The modes switch
-parts of the recorder off *in the benchmark's process only* (see ``MODES``); ``off`` is
-the minimum the store needs (the library reads no event back on these paths). Each
-round also counts the bytes the process wrote (``/proc/self/io`` ``wchar``) per
-model_run: the steady figure on a noisy machine. ``--profile`` then profiles the tool
-loop in full mode on every thread (cProfile, each thread's CPU time) and prints the
-recorder's functions with their time per model_run.
-
 Builds the store through the library's own write path (``Tx.create_session``,
 ``Tx.enqueue``, ``Tx.set_job``, ``Tx.event``: validated payloads, buffered, one INSERT
 per chunk at commit): ``trees`` trees of ``per-tree`` sessions with ten jobs each, then
@@ -23,6 +12,20 @@ second apart, in ten phases: in phase p each session's job p runs and its events
 it (a job's events fall in its life, as a run's do). Then
 times each query the CLI and ``Runtime.events``/``Runtime.spans`` make (median of
 ``--repeat``), with the rows it returned and the plan SQLite chose for it.
+
+``--cost`` runs ``bench/dispatch.py``'s three workloads (single-turn, 5-turn tool loop,
+spawn) with the recorder doing its full work and with less of it, side by side: one
+round of each mode in turn, each in a fresh interpreter, ``--repeat`` times (so the
+machine's noise hits every mode alike), then medians and their ratios. The modes switch
+parts of the recorder off *in the benchmark's process only* (see ``MODES``); ``off`` is
+the minimum the store needs (the library reads no event back on these paths). Each
+round also counts the process's CPU time and the bytes it wrote (``/proc/self/io``
+``wchar``) a model_run: the bytes are the steady figure on a noisy machine.
+``--profile`` then profiles the tool loop in full mode on every thread (cProfile, each
+thread's CPU time) and prints the recorder's functions with their time a model_run.
+For a sampled profile of one round on every thread: ``py-spy record -f raw --threads
+-r 500 -o F -- python bench/recorder.py --cost-round full --only loop --sessions 300``,
+then ``python bench/recorder.py --stacks F 1500 500`` sums it into the recorder's parts.
 """
 
 from __future__ import annotations
