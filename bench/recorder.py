@@ -1,6 +1,8 @@
-"""Flight Recorder queries on a store holding a million events.
+"""Flight Recorder queries on a store holding a million events, and what recording
+costs the dispatch path.
 
     python bench/recorder.py [--events 1000000] [--trees 100] [--per-tree 20] [--repeat 5]
+    python bench/recorder.py --cost [--sessions 200] [--repeat 5] [--profile]
 
 Builds the store through the library's own write path (``Tx.create_session``,
 ``Tx.enqueue``, ``Tx.set_job``, ``Tx.event``: validated payloads, buffered, one INSERT
@@ -10,16 +12,33 @@ second apart, in ten phases: in phase p each session's job p runs and its events
 it (a job's events fall in its life, as a run's do). Then
 times each query the CLI and ``Runtime.events``/``Runtime.spans`` make (median of
 ``--repeat``), with the rows it returned and the plan SQLite chose for it.
+
+``--cost`` runs ``bench/dispatch.py``'s three workloads (single-turn, 5-turn tool loop,
+spawn) with the recorder doing its full work and with less of it, side by side: one
+round of each mode in turn, each in a fresh interpreter, ``--repeat`` times (so the
+machine's noise hits every mode alike), then medians and their ratios. The modes switch
+parts of the recorder off *in the benchmark's process only* (see ``MODES``); ``off`` is
+the minimum the store needs (the library reads no event back on these paths). Each
+round also counts the process's CPU time and the bytes it wrote (``/proc/self/io``
+``wchar``) a model_run: the bytes are the steady figure on a noisy machine.
+``--profile`` then profiles the tool loop in full mode on every thread (cProfile, each
+thread's CPU time) and prints the recorder's functions with their time a model_run.
+For a sampled profile of one round on every thread: ``py-spy record -f raw --threads
+-r 500 -o F -- python bench/recorder.py --cost-round full --only loop --sessions 300``,
+then ``python bench/recorder.py --stacks F 1500 500`` sums it into the recorder's parts.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +46,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from sessiontree._budget import Budget  # noqa: E402
 from sessiontree._states import JobState  # noqa: E402
@@ -118,13 +138,231 @@ def plan(store: Store, filters: dict[str, Any]) -> str:
     return "; ".join(str(r[-1]) for r in rows)
 
 
+# -- what recording costs the dispatch path (--cost) ---------------------------------------------
+MODES = {
+    "full": "as shipped: each event validated against its schema and written, spans written",
+    "unvalidated": "events written, each payload serialized by json.dumps (no schema)",
+    "no-spans": "events as shipped, no span row (the span verbs do nothing)",
+    "off": "no event row, no span row: the minimum the store needs",
+}
+WORKLOADS = ("single", "loop", "spawn")
+SPAWN_ROOTS, SPAWN_CHILDREN = 10, 20
+
+
+def _plain_json(event_type: str, payload: dict[str, Any]) -> str:
+    return json.dumps(payload, separators=(",", ":"),
+                      default=lambda v: v.model_dump(mode="json"))
+
+
+def _no_span(self: Any, *args: Any, **kwargs: Any) -> None:
+    return None
+
+
+def _no_event(self: Any, event_type: str, session_id: str | None, job_id: str | None,
+              payload: dict[str, Any]) -> None:
+    self.summary.events += 1  # a commit that only recorded still tells its listeners
+
+
+def switch_off(mode: str) -> None:
+    """Switch parts of the recorder off in this process (see ``MODES``)."""
+    from sessiontree.persistence import txbase, txspans
+
+    if mode == "unvalidated":
+        txbase.payload_json = _plain_json  # type: ignore[assignment]
+    if mode in ("no-spans", "off"):
+        for verb in ("open_span", "close_span", "add_span_usage"):
+            setattr(txspans.SpanTx, verb, _no_span)
+    if mode == "off":
+        txbase.TxBase.event = _no_event  # type: ignore[method-assign]
+
+
+def _written() -> int:
+    with open("/proc/self/io") as io:
+        return next(int(line.split()[1]) for line in io if line.startswith("wchar:"))
+
+
+def cost_round(mode: str, sessions: int, only: str | None = None) -> dict[str, float]:
+    """One round of the three workloads in ``mode``: runs (children) a second, and the
+    process's CPU time (all threads) and bytes written a model_run (a spawned child)."""
+    import dispatch
+
+    switch_off(mode)
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="sessiontree-cost-") as tmp:
+        d = Path(tmp)
+        for name, runs, fn in (
+            ("single", sessions, lambda: dispatch.runs_per_second(d, sessions, 1)),
+            ("loop", sessions * 5, lambda: dispatch.runs_per_second(d, sessions, 5)),
+            ("spawn", SPAWN_ROOTS * SPAWN_CHILDREN,
+             lambda: dispatch.children_per_second(d, SPAWN_ROOTS, SPAWN_CHILDREN)),
+        ):
+            if only not in (None, name):
+                continue
+            before, cpu = _written(), time.process_time()
+            out[name] = fn()
+            out[f"{name}_cpu"] = (time.process_time() - cpu) / runs * 1e6
+            out[f"{name}_bytes"] = (_written() - before) / runs
+    return out
+
+
+def profile_loop(sessions: int) -> None:
+    """The tool loop in full mode under cProfile on every thread; the recorder's share."""
+    import cProfile
+    import pstats
+
+    import dispatch
+
+    profiles: list[cProfile.Profile] = []
+    lock = threading.Lock()
+
+    def start(*_: Any) -> None:  # each new thread's first profile event: profile it
+        prof = cProfile.Profile(time.thread_time)  # CPU time: a thread blocked costs nothing
+        with lock:
+            profiles.append(prof)
+        prof.enable()
+
+    main_prof = cProfile.Profile(time.thread_time)
+    profiles.append(main_prof)
+    threading.setprofile(start)
+    main_prof.enable()
+    with tempfile.TemporaryDirectory(prefix="sessiontree-profile-") as tmp:
+        rate = dispatch.runs_per_second(Path(tmp), sessions, 5)
+    main_prof.disable()
+    threading.setprofile(None)  # type: ignore[arg-type]
+    runs = sessions * 5
+    stats = pstats.Stats(*profiles)
+    table: dict[tuple[str, int, str], tuple[int, float, float]] = {
+        key: (nc, tt, ct) for key, (_, nc, tt, ct, _) in stats.stats.items()}  # type: ignore[attr-defined]
+
+    def row(file_part: str, func: str) -> tuple[int, float, float]:
+        found = [v for (f, _, n), v in table.items() if f.endswith(file_part) and n == func]
+        return (sum(v[0] for v in found), sum(v[1] for v in found), sum(v[2] for v in found))
+
+    print(f"\n  profile: tool loop, full mode, {runs} model_runs, every thread's CPU time "
+          f"(cProfile, timer thread_time; {rate:.0f} runs/s under it). Per model_run:")
+    print(f"  {'function':52s} {'calls':>6s} {'own us':>8s} {'incl. us':>9s}")
+    for file_part, func in (
+        ("persistence/txbase.py", "event"),
+        ("persistence/events.py", "payload_json"),
+        ("persistence/events.py", "_validated"),
+        ("persistence/spans.py", "span_id"),
+        ("persistence/txspans.py", "open_span"),
+        ("persistence/txspans.py", "close_span"),
+        ("persistence/txspans.py", "add_span_usage"),
+        ("persistence/tx.py", "_run_span"),
+        ("persistence/tx.py", "_job_span"),
+        ("persistence/txspans.py", "flush"),
+        ("persistence/txbase.py", "flush"),
+        ("persistence/txbase.py", "_insert_rows"),
+        ("persistence/sqlite.py", "commit"),
+        ("persistence/store.py", "transaction"),
+    ):
+        calls, own, incl = row(file_part, func)
+        if calls:
+            print(f"  {file_part + ':' + func:52s} {calls / runs:6.1f} {own / runs * 1e6:8.1f} "
+                  f"{incl / runs * 1e6:9.1f}")
+    print("\n  the 15 functions with the most own time, per model_run:")
+    top = sorted(table.items(), key=lambda kv: -kv[1][1])[:15]
+    for (f, line, name), (calls, own, incl) in top:
+        where = f"{Path(f).parent.name}/{Path(f).name}:{line} {name}" if line else name
+        print(f"  {where[-52:]:52s} {calls / runs:6.1f} {own / runs * 1e6:8.1f} "
+              f"{incl / runs * 1e6:9.1f}")
+
+
+STACK_PARTS = [  # (what, a frame that marks it in a py-spy stack), first match wins
+    ("event: payload validated + serialized (payload_json)",
+     r"payload_json \(sessiontree/persistence/events.py"),
+    ("event: the rest of Tx.event (ids, root, span id)", r"TxBase\.event \(sessiontree/"),
+    ("event: INSERT of the buffered rows", r"TxBase\.flush \(sessiontree/persistence/txbase.py:274\)"),
+    ("span: upsert at commit", r"SpanTx\.flush \(sessiontree/persistence/txspans.py:14[0-3]\)"),
+    ("span: verbs (open, close, usage, run/job spans)",
+     r"(open_span|close_span|add_span_usage|_run_span|_job_span|charge_run|take_run_usage) \("),
+    ("COMMIT (WAL pages written, checkpoints)", r"(^|;)commit \(sessiontree/persistence/sqlite.py"),
+]
+
+
+def stack_parts(path: str, runs: int, rate: int) -> None:
+    """Sum a py-spy raw profile (``py-spy record -f raw --threads -r RATE -- python
+    bench/recorder.py --cost-round MODE --only loop --sessions N``) into the recorder's
+    parts, in us of sampled time per model_run (``runs``: N x 5 for the loop)."""
+    import re
+
+    found = dict.fromkeys([what for what, _ in STACK_PARTS], 0)
+    with open(path) as stacks:
+        for line in stacks:
+            stack, count = line.rsplit(" ", 1)
+            for what, frame in STACK_PARTS:
+                if re.search(frame, stack):
+                    found[what] += int(count)
+                    break
+    for what, samples in found.items():
+        print(f"  {what:52s} {samples / rate / runs * 1e6:8.1f} us a model_run")
+
+
+def cost(sessions: int, repeat: int, profile: bool) -> int:
+    rounds: dict[str, list[dict[str, float]]] = {m: [] for m in MODES}
+    for _ in range(repeat):
+        for mode in MODES:  # one round of each in turn: noise hits every mode alike
+            out = subprocess.run(
+                [sys.executable, __file__, "--cost-round", mode, "--sessions", str(sessions)],
+                check=True, capture_output=True, text=True).stdout
+            rounds[mode].append(json.loads(out.splitlines()[-1]))
+    med = {m: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for m, rs in rounds.items()}
+    print(f"sessiontree Flight Recorder cost on the dispatch path, median of {repeat} rounds "
+          f"(python {sys.version.split()[0]}, {os.cpu_count()} cpus, load "
+          f"{os.getloadavg()[0]:.1f})")
+    for mode, what in MODES.items():
+        print(f"  {mode:12s} {what}")
+    labels = {"single": "model_runs/s, single-turn", "loop": "model_runs/s, 5-turn tool loop",
+              "spawn": "children spawned+announced/s"}
+    head = "".join(f"{m:>12s}" for m in MODES)
+    print(f"\n  {'':32s}{head}   full/off   cost")
+    for w in WORKLOADS:
+        cells = "".join(f"{med[m][w]:12.0f}" for m in MODES)
+        ratio = med["full"][w] / med["off"][w]
+        print(f"  {labels[w]:32s}{cells}   {ratio:7.2f}x  {1 / ratio - 1:+6.0%}")
+    for w in WORKLOADS:
+        cells = "".join(f"{med[m][w + '_cpu']:12.0f}" for m in MODES)
+        ratio = med["full"][w + "_cpu"] / med["off"][w + "_cpu"]
+        unit = "CPU us a child" if w == "spawn" else f"CPU us a run, {w}"
+        print(f"  {unit:32s}{cells}   {ratio:7.2f}x  {ratio - 1:+6.0%}")
+    for w in WORKLOADS:
+        cells = "".join(f"{med[m][w + '_bytes'] / 1024:12.1f}" for m in MODES)
+        ratio = med["full"][w + "_bytes"] / med["off"][w + "_bytes"]
+        unit = "KiB written a child" if w == "spawn" else f"KiB written a run, {w}"
+        print(f"  {unit:32s}{cells}   {ratio:7.2f}x  {ratio - 1:+6.0%}")
+    worst = max(med["off"][w] / med["full"][w] - 1 for w in WORKLOADS)
+    cpu = max(med["full"][w + "_cpu"] / med["off"][w + "_cpu"] - 1 for w in WORKLOADS)
+    print(f"\n  recorder cost, full against off, worst workload: {worst:+.0%} wall time a run, "
+          f"{cpu:+.0%} CPU a run; target <= +10%: {'met' if max(worst, cpu) <= 0.10 else 'NOT met'}")
+    if profile:
+        profile_loop(sessions)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--trees", type=int, default=100)
     parser.add_argument("--per-tree", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--cost", action="store_true", help="what recording costs dispatch")
+    parser.add_argument("--sessions", type=int, default=200, help="with --cost")
+    parser.add_argument("--profile", action="store_true", help="with --cost: cProfile it")
+    parser.add_argument("--cost-round", choices=list(MODES),
+                        help="one round in one mode, printed as JSON (e.g. under py-spy)")
+    parser.add_argument("--only", choices=WORKLOADS, help="with --cost-round: one workload")
+    parser.add_argument("--stacks", nargs=3, metavar=("FILE", "RUNS", "RATE"),
+                        help="sum a py-spy raw profile of a round into the recorder's parts")
     args = parser.parse_args(argv)
+    if args.stacks:
+        stack_parts(args.stacks[0], int(args.stacks[1]), int(args.stacks[2]))
+        return 0
+    if args.cost_round:
+        print(json.dumps(cost_round(args.cost_round, args.sessions, args.only)))
+        return 0
+    if args.cost:
+        return cost(args.sessions, args.repeat, args.profile)
     with tempfile.TemporaryDirectory(prefix="sessiontree-recorder-") as tmp:
         path = Path(tmp) / "recorder.db"
         store, f = build(path, args.events, args.trees, args.per_tree)
