@@ -179,6 +179,7 @@ class Runtime(RuntimeReads, RuntimeSecurity, HostTurns, FlightRecorderAPI):
             st.close()
             raise
         st.enable_row_cache()  # this process is now the store's only writer
+        st.start_checkpointer()
         registry = ToolRegistry(BUILTIN_TOOLS)
         ctx = RuntimeContext(
             store=st, limits=limits or Limits(), clock=clock, tools=registry,

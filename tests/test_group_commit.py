@@ -195,3 +195,24 @@ def test_a_joiner_reads_what_earlier_members_wrote_through_the_cache(writer: Sto
     fut.result(TIMEOUT)
     assert total.input_tokens == 4 and total.model_runs == 2
     assert writer.session(sid).usage == total
+
+
+def test_the_writer_checkpoints_the_wal_from_a_thread_of_its_own(db_path: Path) -> None:
+    """``persistence.checkpointer``: commits no longer checkpoint (the writer's own
+    threshold is raised), the checkpointer's thread does, and leaves the log copied back."""
+    store = open_store(db_path)
+    try:
+        store.enable_row_cache()
+        store.start_checkpointer()
+        checkpointer = store._checkpointer
+        assert checkpointer is not None
+        for _ in range(20):
+            _new_session(store)
+        _until(lambda: checkpointer.checkpoints > 0)  # the thread ran one on its own
+        frames, copied = checkpointer.checkpoint() or (-1, -2)
+        assert frames == copied  # nobody reads or writes meanwhile: all of it copied back
+        (threshold,) = store.db.execute_sql("PRAGMA wal_autocheckpoint").fetchone()  # type: ignore[no-untyped-call]
+        assert threshold > 1000
+    finally:
+        store.close()
+    assert store._checkpointer is None and checkpointer.checkpoint() is None

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -41,13 +40,38 @@ STRAGGLER_WAIT = 0.05
 """Seconds a member waits for someone else to commit its group before it does so."""
 
 
-@dataclass(eq=False)
 class Member:
     """One transaction whose body is done, waiting for its group's commit."""
 
-    tx: SpanTx
-    done: threading.Event = field(default_factory=threading.Event)
-    error: BaseException | None = None
+    __slots__ = ("_gate", "error", "finished", "tx")
+
+    def __init__(self, tx: SpanTx) -> None:
+        self.tx = tx
+        self.finished = False
+        self.error: BaseException | None = None
+        self._gate: threading.Lock | None = None  # made only by a member that waits
+
+    def will_wait(self) -> None:
+        """Called under the store's lock by a member leaving its group open."""
+        self._gate = threading.Lock()
+        self._gate.acquire()
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """Called under the store's lock by whoever commits the group."""
+        self.error = error
+        self.finished = True
+        if self._gate is not None:
+            self._gate.release()
+
+    def wait(self, timeout: float) -> bool:
+        """True once the group is committed (or failed); False after ``timeout``."""
+        if self.finished:
+            return True
+        assert self._gate is not None, "only a member that left its group open waits"
+        if self._gate.acquire(timeout=timeout):
+            self._gate.release()
+            return True
+        return self.finished
 
 
 class CommitGroup:
@@ -86,15 +110,14 @@ class CommitGroup:
             rollback()
             error = wrap(exc)
             for m in members:
-                m.error = error
-                m.done.set()
+                m.finish(error)
             return
         self.commits += 1
         self.transactions += len(members)
         for m in members:
             m.tx.publish()
         for m in members:
-            m.done.set()
+            m.finish()
 
 
 class PendingView:

@@ -74,6 +74,7 @@ def check(path: str, expected: FileIdentity | None) -> StoreLost | None:
 def seal(store: Store) -> None:
     """Checkpoint the WAL into the file the connection holds, truncate the ``-wal``, and
     close the store (see the module docstring). Best effort: never raises."""
+    store.stop_checkpointer()
     with contextlib.suppress(Exception), store._locked():
         store.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[no-untyped-call]
     store.close()

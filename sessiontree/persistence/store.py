@@ -28,6 +28,7 @@ from sessiontree._errors import (
 )
 from sessiontree.persistence import convert, migrate
 from sessiontree.persistence import sqlite as engine
+from sessiontree.persistence.checkpointer import SAFETY_PAGES, WalCheckpointer
 from sessiontree.persistence.groupcommit import STRAGGLER_WAIT, CommitGroup, Member
 from sessiontree.persistence.models import Models, bind_models
 from sessiontree.persistence.records import (
@@ -71,6 +72,7 @@ class Store:
         self._tx: Tx | None = None  # that transaction
         self._tx_thread: int | None = None  # the thread it is open on
         self._group = CommitGroup()
+        self._checkpointer: WalCheckpointer | None = None
         self.wal_problem: str | None = None  # set by open_store (see persistence.wal)
 
     # -- lifecycle --------------------------------------------------------------------
@@ -120,11 +122,26 @@ class Store:
                 "job": frozenset(m.job._meta.columns),
             })
 
+    def start_checkpointer(self) -> None:
+        """Checkpoint the WAL from a thread of its own (``persistence.checkpointer``).
+        Only for the store's one writer, on a file."""
+        if self.path == ":memory:" or self._checkpointer is not None:
+            return
+        with self._locked():
+            self.db.execute_sql(f"PRAGMA wal_autocheckpoint={SAFETY_PAGES}")  # type: ignore[no-untyped-call]
+        self._checkpointer = WalCheckpointer(self.path, lambda: self._group.commits)
+
+    def stop_checkpointer(self) -> None:
+        found, self._checkpointer = self._checkpointer, None
+        if found is not None:
+            found.stop()
+
     def _close_quietly(self) -> None:
         with contextlib.suppress(Exception):
             self.db.close()
 
     def close(self) -> None:
+        self.stop_checkpointer()
         with self._locked():
             if not self._closed:
                 self._closed = True
@@ -182,7 +199,9 @@ class Store:
             member = Member(tx)
             group.members.append(member)
         finally:
-            if group.open and not (member is not None and group.should_wait()):
+            if member is not None and group.should_wait():
+                member.will_wait()  # the next writer, or anyone taking the lock, commits
+            elif group.open:
                 self._commit_group()
             self._lock.release()
         assert member is not None  # (the body raised otherwise)
@@ -202,7 +221,7 @@ class Store:
 
     def _await_commit(self, member: Member) -> None:
         """Wait until ``member``'s group is committed (committing it if it straggles)."""
-        while not member.done.wait(STRAGGLER_WAIT):
+        while not member.wait(STRAGGLER_WAIT):
             with self._lock:
                 if member in self._group.members:
                     self._commit_group()
