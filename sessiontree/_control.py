@@ -24,6 +24,7 @@ changes nothing; a second ``retry`` is refused because the session is no longer 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any
@@ -32,7 +33,7 @@ from sessiontree._errors import InvalidInput, SessionTreeError
 from sessiontree._reasons import Reason
 from sessiontree._states import SessionState
 from sessiontree.actors.context import RuntimeContext
-from sessiontree.persistence import commands
+from sessiontree.persistence import commands, steering
 from sessiontree.persistence.commands import Command, CommandWatch
 from sessiontree.persistence.store import Store
 from sessiontree.supervision import consent
@@ -104,6 +105,10 @@ class RuntimeControl:
     # -- the control channel ----------------------------------------------------------
     def _start_commands(self) -> None:
         self._commands_lock = threading.Lock()
+        with self._store.transaction() as tx:  # what a console shows usage against
+            steering.publish_limits(tx, {
+                "max_concurrent_runs": self._ctx.limits.max_concurrent_runs,
+                "pid": os.getpid()})
         self.apply_commands()  # written while no host ran
         self._watch = CommandWatch(self._store, self.apply_commands)
         self._watch.start()
