@@ -202,6 +202,10 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "FR-EVT-SESS-WORKSPACE-RELEASED": "test_workspace_leases.py",
     "FR-EVT-SESS-WORKSPACE-MERGED": "test_workspace_worktree.py",
     "FR-EVT-SESS-WORKSPACE-WORKTREE": "test_workspace_worktree.py",
+    "FR-EVT-SESS-PAUSED": "test_pause.py",
+    "FR-EVT-SESS-RESUMED": "test_pause.py",
+    "FR-EVT-SESS-CONTROL-APPLIED": "test_control.py",
+    "FR-EVT-SESS-CONTROL-REFUSED": "test_control.py",
 }
 
 
