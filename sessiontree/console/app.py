@@ -106,20 +106,26 @@ class SteeringConsole(App[None]):
         self.query_text = ""
         self.last_counter: int | None = None
         self.notice = ""
+        self.header_w = Static(id="header")
+        self.tree_w: Tree[str] = Tree("sessions", id="tree")
+        self.detail_w = Static(id="detail")
+        self.events_w = Static(id="events")
+        self.search_w = Input(placeholder="search: id or role, enter to go", id="search")
 
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield Static(id="header")
+        # Kept as attributes: the app's own query_one looks at the active screen, which
+        # is the confirmation while one is asked.
+        yield self.header_w
         with Horizontal(id="main"):
-            tree: Tree[str] = Tree("sessions", id="tree")
-            tree.show_root = False
-            tree.root.expand()
-            yield tree
+            self.tree_w.show_root = False
+            self.tree_w.root.expand()
+            yield self.tree_w
             with VerticalScroll(id="detail-pane"):
-                yield Static(id="detail")
+                yield self.detail_w
         with Vertical(id="bottom"):
-            yield Static(id="events")
-            yield Input(placeholder="search: id or role, enter to go", id="search")
+            yield self.events_w
+            yield self.search_w
         yield Footer()
 
     def on_mount(self) -> None:
@@ -146,11 +152,11 @@ class SteeringConsole(App[None]):
         snap = self.snap
         if snap is None:
             return
-        self.query_one("#header", Static).update(view.header(snap))
-        tree = self.query_one("#tree", Tree)
+        self.header_w.update(view.header(snap))
+        tree = self.tree_w
         for root in snap.roots:
             self._place(tree.root, root, snap)
-        self.query_one("#events", Static).update(
+        self.events_w.update(
             view.footer(snap) + (Text(f"\n{self.notice}", style="bold") if self.notice
                                  else Text("")))
         if tree.cursor_node is None or tree.cursor_node.data is None:
@@ -175,7 +181,7 @@ class SteeringConsole(App[None]):
             self._place(branch, child, snap)
 
     def selected(self) -> snapshot.NodeView | None:
-        tree = self.query_one("#tree", Tree)
+        tree = self.tree_w
         node = tree.cursor_node
         if node is None or node.data is None or self.snap is None:
             return None
@@ -183,7 +189,7 @@ class SteeringConsole(App[None]):
 
     def _show_detail(self) -> None:
         node = self.selected()
-        pane = self.query_one("#detail", Static)
+        pane = self.detail_w
         if node is None or self.store is None:
             pane.update("select a session")
             return
@@ -238,13 +244,13 @@ class SteeringConsole(App[None]):
     def action_toggle_follow(self) -> None:
         self.follow = not self.follow
         self.notice = f"follow selection {'on' if self.follow else 'off'}"
-        node = self.query_one("#tree", Tree).cursor_node
+        node = self.tree_w.cursor_node
         if self.follow and node is not None:
-            self.query_one("#tree", Tree).scroll_to_node(node)
+            self.tree_w.scroll_to_node(node)
         self.draw()
 
     def action_search(self) -> None:
-        box = self.query_one("#search", Input)
+        box = self.search_w
         box.add_class("shown")
         box.focus()
 
@@ -252,7 +258,7 @@ class SteeringConsole(App[None]):
     def _searched(self, event: Input.Submitted) -> None:
         self.query_text = event.value.strip().lower()
         event.input.remove_class("shown")
-        self.query_one("#tree", Tree).focus()
+        self.tree_w.focus()
         self.action_search_next()
 
     def action_search_next(self) -> None:
@@ -264,7 +270,7 @@ class SteeringConsole(App[None]):
             self.notice = f"no session matches {self.query_text!r}"
             self.draw()
             return
-        tree = self.query_one("#tree", Tree)
+        tree = self.tree_w
         current = tree.cursor_node.data if tree.cursor_node is not None else None
         nxt = order[(order.index(current) + 1) % len(order)] if current in order else order[0]
         target = self.nodes[nxt]
