@@ -20,18 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_control import WAIT, Host
+from test_pause import Gates
+from textual.pilot import Pilot
 
-pytest.importorskip("textual")
-
-from test_control import WAIT, Host  # noqa: E402 - after the skip
-from test_pause import Gates  # noqa: E402
-from textual.pilot import Pilot  # noqa: E402
-from textual.widgets import Tree  # noqa: E402
-
-import sessiontree as st  # noqa: E402
-from sessiontree.console.app import Confirm, SteeringConsole  # noqa: E402
-from sessiontree.console.cli import main  # noqa: E402
-from sessiontree.persistence import commands, open_store  # noqa: E402
+import sessiontree as st
+from sessiontree.console.app import Confirm, SteeringConsole
+from sessiontree.console.cli import main
+from sessiontree.persistence import commands, open_store
 
 
 def tree_policy(gates: Gates) -> st.ScriptedProvider:
