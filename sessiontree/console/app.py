@@ -16,6 +16,7 @@ second passed. Without a terminal, :func:`run_console` prints one snapshot and r
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any, ClassVar
 
 from rich.console import Console
@@ -36,8 +37,16 @@ from sessiontree.persistence.engine import open_store
 from sessiontree.persistence.store import Store
 
 REFRESH = 0.5
-"""Seconds between two looks at the store (a look that finds no change redraws only
-the clocks and spinners)."""
+"""Seconds between two looks at the store, at least (a look that finds no change redraws
+only the clocks and spinners, once a second)."""
+
+CPU_SHARE = 0.03
+"""The most of one CPU the console uses, reading and drawing: when the last interval
+cost more, the next look waits longer (0.06 s of CPU puts it 2 s later). A console must
+not compete for the CPU with the host it watches (``bench/console_overhead.py``)."""
+
+MAX_WAIT = 3.0
+"""Seconds between two looks, at most, however busy: the view is never staler."""
 
 
 class Confirm(ModalScreen[bool]):
@@ -97,6 +106,7 @@ class SteeringConsole(App[None]):
         self.db = db
         self.refresh_every = refresh
         self.store: Store | None = None
+        self.reader: snapshot.Reader | None = None
         self.snap: snapshot.Snapshot | None = None
         self.nodes: dict[str, TreeNode[str]] = {}
         self.collapsed_once: set[str] = set()
@@ -105,6 +115,8 @@ class SteeringConsole(App[None]):
         self.frame = 0
         self.query_text = ""
         self.last_counter: int | None = None
+        self.drawn_at = 0.0
+        self.cpu_mark = time.process_time()
         self.notice = ""
         self.header_w = Static(id="header")
         self.tree_w: Tree[str] = Tree("sessions", id="tree")
@@ -130,8 +142,16 @@ class SteeringConsole(App[None]):
 
     def on_mount(self) -> None:
         self.store = open_store(self.db, create=False)
+        self.reader = snapshot.Reader(self.store)
         self.look(force=True)
-        self.set_interval(self.refresh_every, self.look)
+        self.cpu_mark = time.process_time()  # start-up is not a look's cost
+        self.set_timer(self.refresh_every, self._tick)
+
+    def _tick(self) -> None:
+        cpu = time.process_time()  # this process: the reads, and Textual's drawing since
+        spent, self.cpu_mark = cpu - self.cpu_mark, cpu
+        self.look()
+        self.set_timer(min(MAX_WAIT, max(self.refresh_every, spent / CPU_SHARE)), self._tick)
 
     def on_unmount(self) -> None:
         if self.store is not None:
@@ -143,10 +163,15 @@ class SteeringConsole(App[None]):
         assert self.store is not None
         self.frame += 1
         counter = steering.change_counter(self.store)
-        if force or counter != self.last_counter or self.snap is None:
+        changed = force or counter != self.last_counter or self.snap is None
+        if changed:
             self.last_counter = counter
-            self.snap = snapshot.read(self.store)
-        self.draw()
+            assert self.reader is not None
+            self.snap = self.reader.read()
+        now = time.monotonic()
+        if changed or now - self.drawn_at >= 1.0:  # the clocks and spinners, once a second
+            self.drawn_at = now
+            self.draw()
 
     def draw(self) -> None:
         snap = self.snap
@@ -172,7 +197,7 @@ class SteeringConsole(App[None]):
         if branch is None:
             branch = parent.add(label, data=node.id, expand=True)
             self.nodes[node.id] = branch
-        else:
+        elif branch.label != label:  # unchanged lines are not redrawn
             branch.set_label(label)
         if collapse and node.id not in self.collapsed_once:
             self.collapsed_once.add(node.id)  # once: the operator may open it again

@@ -4,8 +4,9 @@ limits (written once at open).
 
 Every read here is sized for a redraw every fraction of a second on a store with
 millions of events: the latest events are the last rows of the event table; a
-provider's cool-down is looked for among the last :data:`RECENT_EVENTS` only; a
-session's time in state is one seek of the event table's session index.
+provider's cool-downs and sessions' state changes are read from the events not seen yet
+(a range of the primary key, at most the last :data:`RECENT_EVENTS`); times in state at
+the first look and open tool calls are one indexed query for a few hundred sessions.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sessiontree.persistence import convert
 from sessiontree.persistence import sqlite as engine
+from sessiontree.persistence.records import SessionRecord
 
 if TYPE_CHECKING:
     from sessiontree.persistence.store import Store
@@ -52,23 +55,66 @@ def latest_events(store: Store, limit: int = 8, session_id: str | None = None) -
             for r in reversed(rows)]
 
 
-def cooldowns(store: Store, now: float) -> dict[str, float]:
-    """Providers cooling down at ``now`` (store time): provider -> until."""
-    rows = store._rows(
-        'SELECT "payload" FROM "event" WHERE "id" > (SELECT COALESCE(MAX("id"), 0) - ? FROM "event") '
-        'AND "type" = ?', (RECENT_EVENTS, "FR-EVT-SESS-SCHED-COOLDOWN"))
+STATE_TYPES = ("FR-EVT-SESS-CREATED", "FR-EVT-SESS-STATE")
+COOLDOWN = "FR-EVT-SESS-SCHED-COOLDOWN"
+
+
+def events_after(store: Store, after: int, types: tuple[str, ...]) -> tuple[list[EventLine], int]:
+    """Events of ``types`` written after event id ``after`` (at most the last
+    :data:`RECENT_EVENTS`; ``after=0``: just those), oldest first, and the last event id
+    now (pass it back next time: a reader reads each event once, by the primary key)."""
+    (top,) = store._rows('SELECT COALESCE(MAX("id"), 0) AS id FROM "event"')
+    start = max(after, int(top.id) - RECENT_EVENTS)
+    marks = ", ".join("?" * len(types))
+    rows = store._rows(f'SELECT "id", "ts", "type", "model_session_id", "payload" FROM "event" '
+                       f'WHERE "id" > ? AND "id" <= ? AND "type" IN ({marks}) ORDER BY "id"',
+                       (start, top.id, *types))
+    return [EventLine(r.id, r.ts, r.type, r.model_session_id, json.loads(r.payload))
+            for r in rows], int(top.id)
+
+
+def _chunks(ids: list[str], size: int = 500) -> list[list[str]]:
+    return [ids[i:i + size] for i in range(0, len(ids), size)]
+
+
+def states_since(store: Store, session_ids: list[str]) -> dict[str, float]:
+    """When each session last changed state (or was created), store time: one indexed
+    query a few hundred sessions."""
     out: dict[str, float] = {}
-    for r in rows:
-        p = json.loads(r.payload)
-        out[p["provider"]] = max(out.get(p["provider"], 0.0), float(p["until"]))
-    return {k: v for k, v in out.items() if v > now}
+    for chunk in _chunks(session_ids):
+        marks = ", ".join("?" * len(chunk))
+        for r in store._rows(
+                f'SELECT "model_session_id" AS sid, MAX("ts") AS ts FROM "event" WHERE '
+                f'"model_session_id" IN ({marks}) AND "type" IN (?, ?) GROUP BY "model_session_id"',
+                (*chunk, "FR-EVT-SESS-STATE", "FR-EVT-SESS-CREATED")):
+            out[r.sid] = r.ts
+    return out
 
 
-def state_since(store: Store, session_id: str) -> float | None:
-    """When the session last changed state (or was created), store time."""
-    rows = store._rows('SELECT MAX("ts") AS ts FROM "event" WHERE "model_session_id" = ? AND '
-                       '"type" IN (?, ?)', (session_id, "FR-EVT-SESS-STATE", "FR-EVT-SESS-CREATED"))
-    return rows[0].ts if rows else None
+def open_calls(store: Store, session_ids: list[str]) -> dict[str, str]:
+    """The tool each session is running now (a call journaled, not yet ended)."""
+    out: dict[str, str] = {}
+    for chunk in _chunks(session_ids):
+        marks = ", ".join("?" * len(chunk))
+        for r in store._rows(f'SELECT "session_id", "tool" FROM "tool_call" WHERE "session_id" IN '
+                             f'({marks}) AND "state" IN (?, ?)', (*chunk, "intent", "waiting")):
+            out[r.session_id] = r.tool
+    return out
+
+
+def sessions_changed(store: Store, since: float | None) -> list[tuple[SessionRecord, float]]:
+    """Sessions whose row changed at or after ``since`` (store time; None: all), each
+    with its ``updated_at``: a reader that keeps the rows it saw reads only what moved."""
+    where, params = ("", ()) if since is None else (' WHERE "updated_at" >= ?', (since,))
+    return [(convert.session(r), r.updated_at)
+            for r in store._rows(f'SELECT * FROM "session"{where}', params)]
+
+
+def job_counts(store: Store) -> dict[str, int]:
+    """How many jobs are queued and running now (one indexed count)."""
+    rows = store._rows('SELECT "state", COUNT(*) AS n FROM "job" WHERE "state" IN (?, ?) '
+                       'GROUP BY "state"', ("queued", "running"))
+    return {r.state: r.n for r in rows}
 
 
 def publish_limits(tx: Tx, limits: dict[str, Any]) -> None:
