@@ -37,6 +37,7 @@ from sessiontree.persistence import commands, steering
 from sessiontree.persistence.commands import Command, CommandWatch
 from sessiontree.persistence.store import Store
 from sessiontree.supervision import consent
+from sessiontree.supervision import scheduler as sch
 from sessiontree.supervision.pause import Pause, Resume
 
 log = logging.getLogger(__name__)
@@ -56,9 +57,6 @@ class RuntimeControl:
         raise NotImplementedError
 
     def _ask(self, message: object) -> Any:  # pragma: no cover - Runtime's
-        raise NotImplementedError
-
-    def cancel(self, session_id: str, note: str | None = None) -> None:  # pragma: no cover
         raise NotImplementedError
 
     def retry(self, session_id: str, note: str | None = None) -> str:  # pragma: no cover
@@ -141,8 +139,9 @@ class RuntimeControl:
 
     def _do(self, cmd: Command) -> str:
         kind, target, args = cmd.kind, cmd.target, cmd.args
-        if kind == "cancel":
-            self.cancel(target, cmd.note)
+        if kind == "cancel":  # as Runtime.cancel, but the reason says an operator did it
+            self._check_open()
+            self._ask(sch.Cancel(target, Reason.CANCELLED_BY_OPERATOR, cmd.note))
             return f"cancelled {target} and its subtree"
         if kind in ("pause", "resume"):
             verb = self.pause if kind == "pause" else self.resume

@@ -146,7 +146,7 @@ def test_without_a_terminal_the_console_prints_one_snapshot(db_path: Path) -> No
         assert main(["console", "--db", str(db_path)]) == 0
     text = out.getvalue()
     assert "sessiontree store.db" in text and f"writer {sid[-8:]} completed" in text
-    assert "runs ░░░░░░░░ 1/1000" in text and "sessions 1 completed" in text
+    assert "runs ░░░░░░ 1/1000" in text and "sessions 1 completed" in text
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")

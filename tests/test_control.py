@@ -147,6 +147,7 @@ def test_a_subtree_cancel_ends_every_descendant_and_a_second_is_refused(
     assert code == 0 and f"cancelled {root} and its subtree" in out
     with contextlib.closing(open_store(db_path, create=False)) as reader:
         assert state(reader, root) == "cancelled"
+        assert reader.session(root).state_reason == "cancelled_by_operator"
         assert {state(reader, k) for k in kids} == {"cancelled"}
     code, _, err = cli("cancel", "--db", db_path, root)
     assert code == 2 and f"session {root} has ended (cancelled); nothing to cancel" in err

@@ -34,18 +34,27 @@ STATE_STYLES: dict[str, str] = {
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 MAX_CHILDREN_SHOWN = 50
 """Children drawn under one node; a wider fan-out is summarised in one line."""
-BAR_WIDTH = 8
+BAR_WIDTH = 6
+
+
+def _num(value: float) -> str:
+    """``144``, ``61k``, ``1.2M``: short enough for a tree line."""
+    if abs(value) >= 1_000_000:
+        return f"{value / 1_000_000:.3g}M"
+    if abs(value) >= 10_000:
+        return f"{value / 1000:.0f}k"
+    return f"{value:g}"
 
 
 def bar(used: float, bound: float | None, width: int = BAR_WIDTH) -> Text:
-    """``▇▇▇░░░░░ 3/8``: a usage bar against its bound (no bound: just the number)."""
+    """``▇▇▇░░░ 3/6``: a usage bar against its bound (no bound: just the number)."""
     if bound is None or bound <= 0:
-        return Text(f"{used:g}", style="dim")
+        return Text(_num(used), style="dim")
     full = min(width, round(width * used / bound))
     style = "red" if used >= bound else "yellow" if used >= 0.8 * bound else "green"
     text = Text("▇" * full, style=style)
     text.append("░" * (width - full), style="dim")
-    text.append(f" {used:g}/{bound:g}")
+    text.append(f" {_num(used)}/{_num(bound)}")
     return text
 
 
