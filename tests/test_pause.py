@@ -6,6 +6,7 @@ resume queues it again. Every wait is on a state, an event or the scheduler's co
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,15 @@ def gated(gates: Gates) -> st.ScriptedProvider:
     return st.ScriptedProvider(policy)
 
 
+def settle(rt: st.Runtime) -> None:
+    """Wait until the scheduler has counted every ended run out (an actor commits its
+    session's end, then tells the scheduler): it has pumped its queue since."""
+    deadline = time.monotonic() + WAIT
+    while rt.stats().running:
+        assert time.monotonic() < deadline, "runs still counted in the scheduler"
+        time.sleep(0.005)  # polling the scheduler's counters with a deadline
+
+
 def dispatched(rt: st.Runtime, sid: str) -> int:
     return len(rt.events(session_id=sid, type_prefix="FR-EVT-SESS-SCHED-DISPATCHED"))
 
@@ -70,7 +80,7 @@ def test_a_paused_queued_session_is_not_dispatched_until_resumed(db_path: Path) 
         assert rt.wait(a, timeout=WAIT).state == "completed"
         # the scheduler counted a's run out, so it has pumped its queue since: b was
         # eligible for the free slot, and stayed held
-        assert rt.stats().running == 0
+        settle(rt)
         held = rt.session(b)
         assert held.state == "paused" and dispatched(rt, b) == 0
         assert (held.usage, held.spent) == (before.usage, before.spent)
@@ -102,7 +112,7 @@ def test_a_running_session_finishes_its_step_then_waits_paused_and_its_spawns_ar
         assert paused.usage.model_runs == 1
         assert [j.attempt for j in rt.jobs(session_id=sid)] == [1, 1]
         assert not rt.events(session_id=sid, type_prefix="FR-EVT-SESS-RESTARTED")
-        assert rt.stats().running == 0
+        settle(rt)
         assert rt.resume(sid) == [sid]
         done = rt.wait(sid, timeout=WAIT)
         assert done.state == "completed" and done.usage.model_runs == 2
@@ -160,7 +170,8 @@ def test_a_subtree_pause_holds_the_waiting_parent_and_every_child(db_path: Path)
             assert rt.wait(kid, timeout=WAIT).state == "completed"
         # announced to: the parent's next run would start, and it is held instead
         rt.wait_state(root, "paused", timeout=WAIT)
-        assert rt.stats().running == 0 and dispatched(rt, root) == 2
+        settle(rt)
+        assert rt.session(root).state == "paused" and dispatched(rt, root) == 2
         assert rt.resume(root, subtree=True) == [root]  # the children have ended
         assert rt.wait(root, timeout=WAIT).state == "completed"
 
@@ -173,7 +184,7 @@ def test_a_pause_outlives_the_host(db_path: Path) -> None:
         rt.enqueue(sid)  # queued while marked paused: held at dispatch
         rt.wait_state(sid, "paused", timeout=WAIT)
     with st.Runtime.open(db_path, providers=[provider]) as rt:
-        assert rt.stats().running == 0
+        settle(rt)
         assert rt.session(sid).state == "paused" and dispatched(rt, sid) == 0
         rt.resume(sid)
         assert rt.wait(sid, timeout=WAIT).state == "completed"
