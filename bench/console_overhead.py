@@ -8,6 +8,12 @@ with a console attached: ``sessiontree console``'s app (``console.app.SteeringCo
 running headless in another process, redrawing every ``--refresh`` seconds from its own
 connection. Medians over ``--repeat`` rounds of each, and their ratio.
 
+Also printed: the console process's CPU seconds over the workload against the host's,
+and the load average (on a shared machine the rounds vary by more than the effect).
+Controls: ``BENCH_IDLE_CHILD=1`` attaches a process that only waits (the noise floor),
+``BENCH_READER_ONLY=1`` one that only reads (``console.snapshot.Reader``, no drawing);
+``BENCH_PROFILE=FILE`` writes the console's cProfile there.
+
 Command delay: with a live host, operator commands (a pause and a resume of an idle
 session, written from another connection) from written to settled, idle and while the
 host dispatches the workload above: median and max.
@@ -112,11 +118,21 @@ def console_child(db: str, refresh: float) -> None:
 
     async def main() -> None:
         app = SteeringConsole(db, refresh=refresh)
+        prof = None
+        if os.environ.get("BENCH_PROFILE"):
+            import cProfile
+
+            prof = cProfile.Profile()
         async with app.run_test(size=(200, 60)) as pilot:
             await pilot.pause()
             print(f"ready {time.process_time()}", flush=True)
+            if prof is not None:
+                prof.enable()
             await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
             await pilot.pause()
+            if prof is not None:
+                prof.disable()
+                prof.dump_stats(os.environ["BENCH_PROFILE"])
             print(time.process_time(), flush=True)
 
     asyncio.run(main())
