@@ -110,6 +110,9 @@ def test_cancel_asks_first_and_a_no_writes_nothing(db_path: Path) -> None:
                 assert (cmd.kind, cmd.target, cmd.subtree) == ("cancel", root, True)
                 await until(pilot, lambda: all(" cancelled " in label(app, s)
                                                for s in (root, *kids)), "the tree cancelled")
+                await pilot.press("p")  # an ended session: refused here, nothing written
+                assert len(commands.recent(rt._store)) == 1
+                assert "has ended (cancelled)" in str(app.events_w.render())
 
         try:
             asyncio.run(scenario())

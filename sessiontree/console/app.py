@@ -249,6 +249,12 @@ class SteeringConsole(App[None]):
 
     def _send(self, kind: str, target: str, subtree: bool, args: dict[str, Any]) -> None:
         assert self.store is not None
+        node = self.snap.find(target) if self.snap is not None else None
+        if node is not None and node.info.terminal and not (
+                kind == "retry" and node.info.state.value == "failed"):
+            self.notice = f"not written: session {target} has ended ({node.info.state.value})"
+            self.draw()
+            return
         try:
             cmd = commands.write(self.store, kind, target, subtree=subtree, args=args, by="console")
         except SessionTreeError as exc:
