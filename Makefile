@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,console]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/passivation.py
 	$(BIN)/python bench/chaos.py --trials 200
+	$(BIN)/python bench/console_overhead.py
 
 clean:
 	rm -rf $(VENV) demo.db demo.db-wal demo.db-shm demo-workspace

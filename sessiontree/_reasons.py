@@ -43,6 +43,7 @@ class Reason(StrEnum):
     NEXT_MESSAGE = "next_message"  # a message that waited its turn is queued
     JOB_CANCELLED = "job_cancelled"  # the host cancelled the session's current job
     RETRIED = "retried"  # an operator retried a failed session
+    RESUMED = "resumed"  # an operator resumed a paused session
     # scheduler
     GLOBAL_LIMIT = "global_limit"
     PROVIDER_LIMIT = "provider_limit"

@@ -32,6 +32,8 @@ provider event loops        each SDK adapter (``OpenAIProvider``, ``AnthropicPro
 the clock's timer threads   (``SystemClock.call_later``) only *send* a message to an
                             actor (``Wake``, ``StopExpired``, a retry); they never
                             touch its state.
+the command watch           (``_control``) applies operators' commands from the store
+                            as a host thread does.
 the lease heartbeat         (``persistence.heartbeat``) beats on the clock's timer
                             every ``lease_ttl / 3``: renews the owner lease row and
                             checks the store file's identity; on loss it seals the
@@ -74,6 +76,7 @@ from sessiontree._checks import (
     check_timeout,
 )
 from sessiontree._clock import Clock, SystemClock
+from sessiontree._control import RuntimeControl
 from sessiontree._errors import InvalidInput, RuntimeClosed, SchedulerDied, StoreLost, WorkspaceError
 from sessiontree._limits import (
     AutoShutdown,
@@ -119,7 +122,7 @@ _DIED = ("the runtime's scheduler is no longer running (stopped from outside ses
          "close this runtime and open the store again: recovery resumes what was in flight")
 
 
-class Runtime(RuntimeReads, RuntimeSecurity, HostTurns, FlightRecorderAPI):
+class Runtime(RuntimeReads, RuntimeSecurity, HostTurns, FlightRecorderAPI, RuntimeControl):
     """A running sessiontree: one store, one SchedulerActor, its session actors. Its
     Flight Recorder methods (events, spans, retention, export, OpenTelemetry) are
     :class:`~sessiontree._recorder.FlightRecorderAPI`'s."""
@@ -213,6 +216,7 @@ class Runtime(RuntimeReads, RuntimeSecurity, HostTurns, FlightRecorderAPI):
         ctx.scheduler = SchedulerActor.start(ctx)
         self._store.add_listener(self._on_commit)
         ctx.scheduler.ask(sch.Load(), timeout=ASK_TIMEOUT)
+        self._start_commands()  # operators' commands: pending ones now, then as written
         if self._heartbeat is not None:
             self._heartbeat.start()
 
@@ -249,6 +253,7 @@ class Runtime(RuntimeReads, RuntimeSecurity, HostTurns, FlightRecorderAPI):
 
     def _teardown(self, timeout: float = 10.0) -> None:
         self._closed = True
+        self._stop_commands()
         ref = self._ctx.scheduler
         if ref is not None:
             try:

@@ -22,7 +22,7 @@ from workspace_support import make_repo
 
 import sessiontree as st
 from sessiontree._views import event_info
-from sessiontree.persistence import open_store
+from sessiontree.persistence import commands, open_store
 from sessiontree.testing import Commits, FaultPlan, InjectedFault, ManualClock
 
 WAIT = 10.0
@@ -335,11 +335,31 @@ def store_file_replaced_under_the_host(db: Path) -> Events:
         store.close()
 
 
+def operator_steers_through_the_store(db: Path) -> Events:
+    """Commands written while no host runs (a pause, a cancel of an unknown session)
+    are applied or refused by the next open; the host then resumes the paused one."""
+    provider = st.ScriptedProvider(lambda t: "ok")
+    with st.Runtime.open(db, providers=[provider]) as rt:
+        sid = rt.create_session("held", start=False)
+    store = open_store(db, create=False)
+    try:
+        commands.write(store, "pause", sid, note="hold it")
+        commands.write(store, "cancel", "s_nobody")
+    finally:
+        store.close()
+    with st.Runtime.open(db, providers=[provider]) as rt:
+        assert rt.paused_sessions() == [sid]
+        rt.enqueue(sid)
+        assert rt.resume(sid) == [sid]
+        assert rt.wait(sid, timeout=WAIT).state == "completed"
+        return rt.events()
+
+
 SCENARIOS: list[Callable[[Path], Events]] = [
     tree_with_tools, budget_runs_out, crash_and_restart, cancel_a_running_session,
     die_and_recover, side_effect_held_and_resolved, group_restart_then_supervisor_gives_up,
     significant_child_shuts_its_parent_down, operator_retries_a_failed_session,
     provider_overloaded_cools_down, capabilities_expire_and_are_revoked,
     consent_asked_granted_denied_revoked, worktrees_merged_and_a_conflict,
-    store_file_replaced_under_the_host,
+    store_file_replaced_under_the_host, operator_steers_through_the_store,
 ]

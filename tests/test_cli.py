@@ -399,14 +399,14 @@ def test_a_store_in_use_by_a_live_runtime_is_refused(tmp_path: Path) -> None:
     assert (tree.code, json.loads(tree.out)) == (0, [])
 
 
-def test_resolve_beside_a_live_host_is_refused_and_writes_nothing(tmp_path: Path) -> None:
+def test_resolve_beside_a_live_host_is_decided_by_that_host(tmp_path: Path) -> None:
     db = tmp_path / "busy.db"
     with st.Runtime.open(db, providers=[st.ScriptedProvider(lambda turn: "hi")]) as rt:
-        before = len(rt.events())
         run = cli("resolve", "--db", db, "--call", "tc_any", "--done")
-        assert len(rt.events()) == before
-    assert run.code == 2 and "in use by process" in run.err and "Runtime.resolve" in run.err
-    assert len(run.err.splitlines()) == 1
+        refused = rt.events(type_prefix="FR-EVT-SESS-CONTROL-REFUSED")
+    # written as a command, refused by the host (no such call), and said so in one line
+    assert run.code == 1 and run.out.startswith("refused: resolve tc_any: unknown tool call")
+    assert [e.payload["outcome"] for e in refused] == ["unknown tool call 'tc_any'"]
 
 
 def test_resolve_of_an_unknown_call_is_refused(demo: tuple[Path, Path, Run]) -> None:

@@ -46,8 +46,12 @@ def test_real_code_paths_write_every_registered_type_each_payload_fitting_its_sc
     assert never == set(), f"registered types no scenario wrote: {sorted(never)}"
     for e in events:  # as stored and read back: valid, and nothing the schema would add or drop
         assert validate_payload(e.type, e.payload) == e.payload, e
-    # every event names its session but the one about the store file itself
-    assert {e.type for e in events if e.model_session_id is None} == {"FR-EVT-SESS-STORE-LOST"}
+    # every event names its session but the one about the store file itself, and a
+    # command refused because its target names no session
+    unnamed = [e for e in events if e.model_session_id is None]
+    assert {e.type for e in unnamed} == {"FR-EVT-SESS-STORE-LOST", "FR-EVT-SESS-CONTROL-REFUSED"}
+    assert all(e.payload["target"] == "s_nobody" for e in unnamed
+               if e.type == "FR-EVT-SESS-CONTROL-REFUSED")
 
 
 def test_types_awaiting_their_feature_are_registered_and_never_written(

@@ -210,9 +210,6 @@ def test_sessiontree_retry_queues_a_failed_session_and_the_next_open_finishes_it
     with st.Runtime.open(db_path, providers=[provider], fault_hook=plan) as rt:
         sid = rt.create_session("t")
         assert rt.wait(sid, timeout=WAIT).state == "failed"
-        code, _, err = cli("retry", "--db", db_path, sid)
-        assert code == 2 and "Runtime.retry" in err  # refused beside the live host
-
     code, out, _ = cli("retry", "--db", db_path, sid, "--note", "try again")
     assert code == 0 and "queued again" in out
     code, _, err = cli("retry", "--db", db_path, sid)

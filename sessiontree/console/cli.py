@@ -1,10 +1,12 @@
 """The ``sessiontree`` command line.
 
 Commands that only read a store (``tree``, ``events``, ``trace``, ``export``,
-``verify``) open it without taking the owner lease, so they work while a host process
-runs it; an operator's decision (``resolve``, ``retry``, ``revoke``, ``consent``) and
-``compact`` take the lease for their write, so beside a live host they are refused
-(decide it in that host: ``Runtime.resolve``, ``Runtime.retry``, ...). The Flight
+``verify``, ``console``) open it without taking the owner lease, so they work while a
+host process runs it. An operator's decision (``resolve``, ``retry``, ``revoke``,
+``consent``) beside a live host is written as a command that the host applies (the
+control channel, ``console.cli_control``, which also holds ``cancel``, ``pause`` and
+``resume``); with no live host it takes the lease and decides at once. ``compact``
+takes the lease, so beside a live host it is refused. The Flight
 Recorder's commands live in ``console.observe``. Commands that run sessions (``demo``,
 ``recover``) open a :class:`Runtime`, which takes the lease and recovers whatever a dead
 process left.
@@ -30,7 +32,7 @@ from sessiontree._runtime import LEASE_TTL, Runtime
 from sessiontree._states import JobState, ToolCallState
 from sessiontree._version import __version__
 from sessiontree._views import SessionInfo
-from sessiontree.console import cli_security, demo, observe
+from sessiontree.console import cli_control, cli_security, demo, observe
 from sessiontree.console._common import (
     BAD_OUTCOME,
     CANNOT_RUN,
@@ -194,6 +196,10 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         except ValueError:
             result = args.result
     outcome = "done" if args.done else "failed"
+    if cli_control.host_is_live(args.db):  # the host decides it (the control channel)
+        return cli_control.send(args.db, "resolve", args.call,
+                                args={"outcome": outcome, "result": result},
+                                wait=None if args.no_wait else args.timeout)
     with _reader(args.db) as store:
         # Held for the write, like a host: a live host holds the store's rows in memory,
         # so deciding a call beside it is refused (decide it there: Runtime.resolve).
@@ -216,6 +222,9 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 def cmd_retry(args: argparse.Namespace) -> int:
     from sessiontree.supervision.operator import retry_session
 
+    if cli_control.host_is_live(args.db):  # the host retries it (the control channel)
+        return cli_control.send(args.db, "retry", args.session, note=args.note,
+                                wait=None if args.no_wait else args.timeout)
     with _reader(args.db) as store:
         owner = new_id("cli")
         try:  # held for the write, as resolve is (a live host holds rows in memory)
@@ -292,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     decision.add_argument("--done", action="store_true", help="it happened")
     decision.add_argument("--failed", action="store_true", help="it did not happen")
     p.add_argument("--result", help="what the model sees as the call's result (JSON or text)")
+    cli_control.add_wait_flags(p)
     p.set_defaults(func=cmd_resolve)
     cli_security.add_commands(sub)  # revoke, consent
 
@@ -299,7 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", required=True)
     p.add_argument("session", help="the failed session's id")
     p.add_argument("--note", help="why (kept beside the event, never as a reason)")
+    cli_control.add_wait_flags(p)
     p.set_defaults(func=cmd_retry)
+    cli_control.add_commands(sub)  # cancel, pause, resume, console
     return parser
 
 

@@ -1,11 +1,10 @@
-"""``sessiontree revoke`` and ``sessiontree consent``: an operator's security decisions on
-a store with no live host.
+"""``sessiontree revoke`` and ``sessiontree consent``: an operator's security decisions.
 
-Both take the store's owner lease for the write, like a host: a live host keeps rows in
-memory, so deciding beside it is refused (decide there: ``Runtime.revoke``,
-``Runtime.grant_consent`` / ``deny_consent``). What they change takes effect when the
-store is next opened: a revoked token at the next gate decision, a granted consent by
-queueing the sessions that waited for it.
+Beside a live host they are written as commands the host applies (the control channel,
+``console.cli_control``). With no live host they take the store's owner lease for the
+write, like a host, and what they change takes effect when the store is next opened: a
+revoked token at the next gate decision, a granted consent by queueing the sessions that
+waited for it.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from sessiontree._errors import StoreInUse
 from sessiontree._ids import new_id
 from sessiontree._reasons import Reason
 from sessiontree._runtime import LEASE_TTL
+from sessiontree.console import cli_control
 from sessiontree.console._common import OK, CommandError, _reader
 from sessiontree.persistence import capabilities, lease
 from sessiontree.persistence.store import Store
@@ -38,7 +38,14 @@ def _owned(db: str, hint: str) -> Iterator[Store]:
             lease.release(store, owner)
 
 
+def _wait(args: argparse.Namespace) -> float | None:
+    return None if args.no_wait else float(args.timeout)
+
+
 def cmd_revoke(args: argparse.Namespace) -> int:
+    if cli_control.host_is_live(args.db):
+        return cli_control.send(args.db, "revoke", args.token, args={"reason": args.reason},
+                                wait=_wait(args))
     with _owned(args.db, "Runtime.revoke") as store, store.transaction() as tx:
         revoked = capabilities.revoke(tx, args.token, args.reason)
     for token in revoked:
@@ -49,6 +56,10 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_consent(args: argparse.Namespace) -> int:
+    if cli_control.host_is_live(args.db):
+        return cli_control.send(args.db, "consent", args.session,
+                                args={"decision": args.decision, "provider": args.provider},
+                                wait=_wait(args))
     with _owned(args.db, "Runtime.grant_consent / deny_consent") as store:
         session = store.session(args.session)  # UnknownSession for a bad id
         provider = args.provider or session.provider
@@ -74,6 +85,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--db", required=True)
     p.add_argument("token", help="the token id (tok_...)")
     p.add_argument("--reason", default=Reason.REVOKED_BY_OPERATOR.value)
+    cli_control.add_wait_flags(p)
     p.set_defaults(func=cmd_revoke)
 
     p = sub.add_parser("consent", help="grant, deny or revoke consent for a cloud provider")
@@ -81,4 +93,5 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--db", required=True)
     p.add_argument("session", help="a session of the tree (its root's tree is decided)")
     p.add_argument("--provider", help="the provider (default: the session's)")
+    cli_control.add_wait_flags(p)
     p.set_defaults(func=cmd_consent)

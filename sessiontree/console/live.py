@@ -1,7 +1,8 @@
 """The live tree: a rich view of a store's sessions, redrawn while they run.
 
 Everything here reads the store, so the same view works inside the host process
-(:func:`watch`) and from another process (the ``sessiontree tree`` command).
+(:func:`watch`, drawn as the steering console draws: ``console.view``) and from another
+process (the ``sessiontree tree`` command, and ``sessiontree console``).
 """
 
 from __future__ import annotations
@@ -19,24 +20,12 @@ from sessiontree._budget import Usage
 from sessiontree._errors import SessionTreeError
 from sessiontree._states import TERMINAL_STATES, JobState
 from sessiontree._views import SessionInfo, SessionNode, build_forest
+from sessiontree.console import snapshot, view
+from sessiontree.console.view import STATE_STYLES
 from sessiontree.persistence.store import Store
 
 if TYPE_CHECKING:
     from sessiontree._runtime import Runtime
-
-STATE_STYLES: dict[str, str] = {
-    "created": "dim",
-    "queued": "yellow",
-    "running": "bold cyan",
-    "waiting": "blue",
-    "idle": "green",
-    "awaiting_consent": "bold magenta",
-    "awaiting_operator": "bold red",
-    "paused": "dim yellow",
-    "completed": "green",
-    "failed": "bold red",
-    "cancelled": "magenta",
-}
 
 MAX_CHILDREN_SHOWN = 50
 """Children drawn under one node; a wider fan-out is summarised in one line, so a tree
@@ -138,12 +127,16 @@ def render_tree(
     return Group(*parts)
 
 
-def _frame(rt: Runtime, root_id: str | None) -> RenderableType:
+def _frame(rt: Runtime, root_id: str | None, frame: int = 0) -> RenderableType:
+    """The steering console's drawing (``console.view``), of the scheduler's counts."""
     try:
         stats = rt.stats()
-        return render_tree(rt._store, root_id, running=stats.running, queued=stats.queued)
+        snap = snapshot.read(rt._store, running=stats.running, queued=stats.queued)
     except SessionTreeError:  # runtime closing: fall back to the store's counts
-        return render_tree(rt._store, root_id)
+        snap = snapshot.read(rt._store)
+    if root_id is not None:
+        snap.roots = [r for r in snap.roots if r.id == rt._store.session(root_id).root_id]
+    return view.render(snap, frame)
 
 
 def _finished(rt: Runtime, root_id: str | None) -> bool:
@@ -171,9 +164,11 @@ def watch(
     """
     console = console or Console()
     stop = stop or threading.Event()
+    frame = 0
     with Live(_frame(rt, root_id), console=console, transient=True, auto_refresh=False) as live:
         while not (until_done and _finished(rt, root_id)):
             if stop.wait(interval):
                 break
-            live.update(_frame(rt, root_id), refresh=True)
+            frame += 1
+            live.update(_frame(rt, root_id, frame), refresh=True)
     console.print(_frame(rt, root_id))

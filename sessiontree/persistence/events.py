@@ -54,6 +54,7 @@ from sessiontree.persistence.payloads import (
     SessUsage,
     _Payload,
 )
+from sessiontree.persistence.payloads_control import ControlSettled
 from sessiontree.persistence.payloads_more import (
     CapabilityExpired,
     CapabilityIssued,
@@ -116,6 +117,8 @@ EVENT_SCHEMAS: dict[str, type[_Payload]] = {
     "FR-EVT-SESS-RETRIED": SessRetried,
     "FR-EVT-SESS-HOST": SessHost,
     "FR-EVT-SESS-COMPACTED": SessCompacted,
+    "FR-EVT-SESS-CONTROL-APPLIED": ControlSettled,
+    "FR-EVT-SESS-CONTROL-REFUSED": ControlSettled,
     "FR-EVT-SESS-SCHED-ENQUEUED": SchedEnqueued,
     "FR-EVT-SESS-SCHED-DISPATCHED": SchedDispatched,
     "FR-EVT-SESS-SCHED-COMPLETED": SchedCompleted,
@@ -136,10 +139,7 @@ EVENT_SCHEMAS: dict[str, type[_Payload]] = {
     "FR-EVT-SESS-WORKSPACE-MERGED": WorkspaceMerged,
 }
 
-NOT_YET_EMITTED: dict[str, str] = {
-    "FR-EVT-SESS-PAUSED": "pause and resume controls (issue 21)",
-    "FR-EVT-SESS-RESUMED": "pause and resume controls (issue 21)",
-}
+NOT_YET_EMITTED: dict[str, str] = {}
 """Registered types whose producing feature is not built yet, with what will write
 them: the catalogue lists them, and nothing in this code base writes them today."""
 

@@ -6,6 +6,7 @@ them) and new columns, each added with its default by :func:`add_missing_columns
 - version 2: sessions gained their supervision and conversation columns (``shutdown``,
   ``significant``, ``auto_shutdown``, ``child_max_restarts``, ``child_period``,
   ``child_restart_log``, ``keep_open``); jobs gained ``input_hash`` and ``input_seq``.
+- version 3: the control tables ``command`` and ``pause`` (``persistence.commands``).
 """
 
 from __future__ import annotations

@@ -293,6 +293,36 @@ class ConsentRow(_Base):
         without_rowid = True
 
 
+class CommandRow(_Base):
+    """An operator's control written to the store (``persistence.commands``): applied by
+    the host that holds the store, now or at its next open, then settled."""
+
+    seq = pw.AutoField()  # the order commands are applied in
+    id = pw.CharField(unique=True)
+    kind = pw.CharField()  # cancel | pause | resume | retry | resolve | consent | revoke
+    target = pw.CharField()  # a session id (a call id for resolve, a token id for revoke)
+    subtree = pw.BooleanField(default=False)
+    args = pw.TextField(default="{}")
+    by = pw.CharField()
+    note = pw.TextField(null=True)
+    created_at = pw.FloatField()
+    state = pw.CharField(index=True)  # pending | applied | refused
+    outcome = pw.TextField(null=True)
+    settled_at = pw.FloatField(null=True)
+
+
+class PauseRow(_Base):
+    """A session an operator paused: nothing is dispatched for it until it is resumed."""
+
+    session_id = pw.CharField(primary_key=True)
+    by = pw.CharField()
+    note = pw.TextField(null=True)
+    since = pw.FloatField()
+
+    class Meta:
+        without_rowid = True
+
+
 _TABLES: dict[str, type[_Base]] = {
     "session": SessionRow,
     "artifact": ArtifactRow,
@@ -309,6 +339,8 @@ _TABLES: dict[str, type[_Base]] = {
     "path_lease": PathLeaseRow,
     "capability_token": CapabilityTokenRow,
     "consent": ConsentRow,
+    "command": CommandRow,
+    "pause": PauseRow,
 }
 
 
@@ -329,6 +361,8 @@ class Models:
     path_lease: type[PathLeaseRow]
     capability_token: type[CapabilityTokenRow]
     consent: type[ConsentRow]
+    command: type[CommandRow]
+    pause: type[PauseRow]
 
     def all(self) -> list[type[_Base]]:
         return [getattr(self, name) for name in _TABLES]

@@ -79,3 +79,9 @@ def is_not_a_store(exc: BaseException) -> bool:
     """True if opening failed because the file is not a database, or is damaged."""
     text = str(exc)
     return "not a database" in text or "malformed" in text
+
+
+def data_version(conn: Any) -> int:
+    """SQLite's change counter for ``conn``: it moves when *another* connection commits
+    (not on this connection's own writes); the control channel's watch reads it."""
+    return int(conn.execute("PRAGMA data_version").fetchone()[0])

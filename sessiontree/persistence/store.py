@@ -47,7 +47,7 @@ from sessiontree.persistence.txbase import event_id_bound
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bumped on every schema change; a store with a higher one is refused, a lower one is
 upgraded at open (``persistence.migrate``)."""
 

@@ -49,6 +49,7 @@ from sessiontree.persistence.records import CommitSummary
 from sessiontree.supervision import consent, provider_failures, restart, spawn, turns
 from sessiontree.supervision.backpressure import Backpressure, decide_admission
 from sessiontree.supervision.groups import AdvanceGroup, GroupRestarts
+from sessiontree.supervision.pause import Pause, Pauses, Resume
 from sessiontree.supervision.queue import FairQueue, QueuedJob
 from sessiontree.supervision.stopping import StopExpired, Stops
 from sessiontree.supervision.turns import CancelJob
@@ -101,6 +102,10 @@ class Shutdown:
     timeout: float
 
 
+_ASKS = (Spawn, Cancel, CancelJob, Load, Stats, Shutdown, Pause, Resume)
+"""The messages a caller waits on: an error handling one is raised to the caller."""
+
+
 @dataclass
 class Running:
     job_id: str
@@ -148,13 +153,14 @@ class SchedulerActor(pykka.ThreadingActor):
         self.pressure = Backpressure(ctx.limits.provider_limit)  # per-provider back-pressure
         self.stops = Stops(self)  # the shutdown protocol (supervision.stopping)
         self.groups = GroupRestarts(self)  # group restarts in order (supervision.groups)
+        self.pauses = Pauses(self, Wake())  # operators' holds (supervision.pause)
 
     # -- message loop -----------------------------------------------------------------
     def on_receive(self, message: Any) -> Any:
         try:
             return self._handle(message)
         except StoreError as exc:
-            if isinstance(message, Spawn | Cancel | CancelJob | Load | Stats | Shutdown):
+            if isinstance(message, _ASKS):
                 raise  # an ask: the caller gets the error
             if self.closing:  # not retried: the next open's recovery picks it up
                 log.warning("store error handling %s while closing: %s", type(message).__name__, exc)
@@ -163,7 +169,7 @@ class SchedulerActor(pykka.ThreadingActor):
             self._retry_later(message)
             return None
         except BaseException as exc:  # not only Exception: pykka would stop every actor
-            if isinstance(message, Spawn | Cancel | CancelJob | Load | Stats | Shutdown):
+            if isinstance(message, _ASKS):
                 if isinstance(exc, Exception):
                     raise
                 raise SessionTreeError(f"scheduler: {exception_text(exc)}") from exc
@@ -225,7 +231,10 @@ class SchedulerActor(pykka.ThreadingActor):
             self.stops.expired(message)
         elif isinstance(message, AdvanceGroup):
             self.groups.advance_parent(message)
+        elif isinstance(message, Pause | Resume):
+            return self.pauses.handle(message)
         elif isinstance(message, Load):
+            self.pauses.load()
             for job in self.ctx.store.jobs(states=[JobState.QUEUED]):
                 self._push(QueuedJob(job.id, job.attempt, job.session_id, job.root_id,
                                      job.provider, job.order), job.not_before)
@@ -413,6 +422,8 @@ class SchedulerActor(pykka.ThreadingActor):
         row = tx.job(job_id)
         if row.state != JobState.QUEUED or row.attempt != attempt:
             return False  # cancelled or superseded meanwhile
+        if self.pauses.holds(tx, session_id):
+            return False  # paused by an operator (supervision.pause)
         session = tx.session(session_id)
         if session.state != SessionState.QUEUED.value:
             return False  # paused or held: leave the job queued in the store

@@ -37,6 +37,8 @@ def _check(
     sched: SchedulerActor, parent: SessionRecord, req: SessionSpawnRequest
 ) -> tuple[Reason, str] | Budget:
     limits = sched.ctx.limits
+    if parent.id in sched.pauses.paused:
+        return Reason.PAUSED, "parent is paused by an operator; resume it to spawn"
     if parent.state != SessionState.RUNNING.value:
         return Reason.PARENT_NOT_ACTIVE, f"parent is {parent.state}, not running"
     if parent.depth + 1 > limits.max_depth:
