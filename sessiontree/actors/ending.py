@@ -55,7 +55,8 @@ def end_session(
     Raises :class:`~sessiontree._errors.IllegalTransition` if the session already ended.
     """
     ended = tx.mark_ended(session_id, state, reason, summary, note=note)
-    for child_id in reversed(tx.live_children(ended.id)):
+    children = tx.live_children(ended.id) if ended.spawn_count else []  # none spawned: no read
+    for child_id in reversed(children):
         end_session(tx, child_id, SessionState.CANCELLED, Reason.PARENT_ENDED)
     why = ended.state_reason or ended.state
     for job in tx.live_jobs(ended.id):
