@@ -10,7 +10,7 @@ lower ones, and the packages of one layer never import each other in a cycle.
     4 tools/        the registry, the Tool Gate, built-in tools (the file tools use workspace)
     5 actors/       session actors, one model_run, ending
     6 supervision/  the SchedulerActor, spawn, restart, recovery
-    7 _runtime _runtime_turns _control _reads _security _recorder _otel _views testing
+    7 _runtime _runtime_create _runtime_turns _control _reads _security _recorder _otel _views testing
     8 __init__      the public API
     9 console/      the command line, the live views and the demo: clients of the public API
 """
@@ -34,8 +34,8 @@ LAYERS: dict[str, int] = {
     "tools": 4,
     "actors": 5,
     "supervision": 6,
-    **dict.fromkeys(["_runtime", "_runtime_turns", "_control", "_reads", "_security", "_recorder", "_otel",
-                     "_views", "testing"], 7),
+    **dict.fromkeys(["_runtime", "_runtime_create", "_runtime_turns", "_control", "_reads",
+                     "_security", "_recorder", "_otel", "_views", "testing"], 7),
     "__init__": 8,
     "console": 9,
 }

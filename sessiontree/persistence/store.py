@@ -34,16 +34,12 @@ from sessiontree.persistence.models import Models, bind_models
 from sessiontree.persistence.records import (
     CheckpointRecord,
     CommitSummary,
-    EventRecord,
-    JobRecord,
-    MailboxEntry,
     MessageRecord,
     SessionRecord,
-    ToolCallRecord,
 )
 from sessiontree.persistence.rowcache import RowCache
+from sessiontree.persistence.storereads import StoreReads
 from sessiontree.persistence.tx import Tx
-from sessiontree.persistence.txbase import event_id_bound
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +51,7 @@ FaultHook = Callable[[str], None]
 Listener = Callable[[CommitSummary], None]
 
 
-class Store:
+class Store(StoreReads):
     """Thread-safe access to one store. All writes go through :meth:`transaction`."""
 
     def __init__(self, db: pw.Database, *, path: str, clock: Clock) -> None:
@@ -309,29 +305,6 @@ class Store:
             raise UnknownSession(session_id)
         return rows[0]
 
-    def sessions(
-        self, *, root_id: str | None = None, states: list[str] | None = None
-    ) -> list[SessionRecord]:
-        with self._reading() as m:
-            q = m.session.select()
-            if root_id is not None:
-                q = q.where(m.session.root_id == root_id)
-            if states is not None:
-                q = q.where(m.session.state.in_(states))
-            return [convert.session(r) for r in q.order_by(m.session.created_at, m.session.id)]
-
-    def count_sessions(self, states: list[str] | None = None) -> int:
-        with self._reading() as m:
-            q = m.session.select()
-            if states is not None:
-                q = q.where(m.session.state.in_(states))
-            return int(q.count())
-
-    def children(self, session_id: str) -> list[SessionRecord]:
-        with self._reading() as m:
-            q = m.session.select().where(m.session.parent_id == session_id)
-            return [convert.session(r) for r in q.order_by(m.session.spawn_index)]
-
     def artifact(self, digest: str) -> bytes:
         rows = self._rows('SELECT "data" FROM "artifact" WHERE "hash" = ?', (digest,))
         if not rows:
@@ -397,138 +370,6 @@ class Store:
         if not rows:
             raise StoreError(f"no checkpoint {seq} for {session_id}")
         return convert.checkpoint(rows[0])
-
-    def jobs(
-        self, *, states: list[str] | None = None, session_id: str | None = None
-    ) -> list[JobRecord]:
-        with self._reading() as m:
-            q = m.job.select()
-            if states is not None:
-                q = q.where(m.job.state.in_(states))
-            if session_id is not None:
-                q = q.where(m.job.session_id == session_id)
-            return [convert.job(r) for r in q.order_by(m.job.order)]
-
-    def tool_calls(
-        self, session_id: str | None = None, *, ids: list[str] | None = None,
-        states: list[str] | None = None,
-    ) -> list[ToolCallRecord]:
-        where, params = [], []
-        for column, values in (("session_id", None if session_id is None else [session_id]),
-                               ("id", ids), ("state", states)):
-            if values is not None:
-                where.append(f'"{column}" IN ({", ".join("?" * len(values))})')
-                params.extend(values)
-        sql = 'SELECT * FROM "tool_call"' + (" WHERE " + " AND ".join(where) if where else "")
-        rows = self._rows(sql + ' ORDER BY "message_seq", "idx"', tuple(params))
-        return [convert.tool_call(r) for r in rows]
-
-    def mailbox(self, session_id: str, *, unconsumed_only: bool = False) -> list[MailboxEntry]:
-        with self._reading() as m:
-            q = m.mailbox.select().where(m.mailbox.session_id == session_id)
-            if unconsumed_only:
-                q = q.where(m.mailbox.consumed_at.is_null())
-            rows = list(q.order_by(m.mailbox.id))
-        return [
-            MailboxEntry(
-                r.id, r.session_id, r.kind, r.sender_id, r.body_hash,
-                self.artifact_json(r.body_hash), r.created_at, r.consumed_at,
-            )
-            for r in rows
-        ]
-
-    def events(
-        self, *, session_id: str | None = None, root_id: str | None = None,
-        type_prefix: str | None = None, job_id: str | None = None, since: float | None = None,
-        until: float | None = None, after: int = 0, limit: int | None = None,
-    ) -> list[EventRecord]:
-        """Events in the order they were written, every given filter applied (``since``
-        inclusive, ``until`` exclusive, in store time); see :meth:`events_sql`."""
-        with self._reading():
-            conn = self.db.connection()  # type: ignore[no-untyped-call]
-            job = None
-            if job_id is not None:
-                job = self._job_window(conn, job_id)
-                if job is None:
-                    return []
-            sql, params = self.events_sql(
-                session_id=session_id, root_id=root_id, type_prefix=type_prefix,
-                job=job, since=since, until=until, after=after, limit=limit,
-                ids=self._ids_at(conn, since, until))
-            rows = conn.execute(sql, params).fetchall()
-        try:
-            return [convert.event(r, json.loads(r[9])) for r in rows]
-        except ValueError as exc:
-            raise CorruptStore("an event payload is not JSON", path=self.path) from exc
-
-    @staticmethod
-    def _ids_at(conn: Any, since: float | None, until: float | None) -> tuple[int, int] | None:
-        """A time range as a range of ids: the first event at or after each bound, one
-        seek of the event_id index each (event ids and ids both grow with store time).
-        ``until`` gets a second's slack: older stores took the ms a little later."""
-        if since is None and until is None:
-            return None
-        seek = 'SELECT "id" FROM "event" WHERE "event_id" >= ? ORDER BY "event_id" LIMIT 1'
-        end = 2**63 - 1
-        bounds = []
-        for at, default in ((since, 0), (until if until is None else until + 1.0, end)):
-            found = None if at is None else conn.execute(seek, (event_id_bound(at),)).fetchone()
-            bounds.append(found[0] if found else (default if at is None else end))
-        return bounds[0], bounds[1]
-
-    @classmethod
-    def _job_window(cls, conn: Any, job_id: str) -> tuple[str, str, int, int] | None:
-        """(job id, its session, ids of its lifetime): every event a job's run wrote is
-        its session's or was written between its enqueue and its end."""
-        found = conn.execute('SELECT "session_id", "created_at", "ended_at" FROM "job" '
-                             'WHERE "id" = ?', (job_id,)).fetchone()
-        if found is None:
-            return None
-        session_id, created, ended = found
-        ids = cls._ids_at(conn, created, ended)
-        assert ids is not None
-        return job_id, session_id, ids[0], ids[1]
-
-    @staticmethod
-    def events_sql(
-        *, session_id: str | None = None, root_id: str | None = None,
-        type_prefix: str | None = None, job: tuple[str, str, int, int] | None = None,
-        since: float | None = None, until: float | None = None, after: int = 0,
-        limit: int | None = None, ids: tuple[int, int] | None = None,
-    ) -> tuple[str, tuple[Any, ...]]:
-        """The statement :meth:`events` runs. Each filter rides an index: a session's on
-        model_session_id; a tree's through its sessions (``session.root_id``); a job's
-        (``job``: :meth:`_job_window`) on its session's, or-ed with the ids of its
-        lifetime (a run also writes its children's and its parent's events, always while
-        it runs); a time range is the range of ids ``ids`` (found on ``event_id``:
-        :meth:`_ids_at`), checked on ``ts`` exactly; a type prefix is a range of names
-        within the rest."""
-        # one range on the primary key (two would leave the planner the looser one)
-        where: list[str] = ['"id" > ?'] if ids is None else ['"id" >= ? AND "id" < ?']
-        params: list[Any] = [after] if ids is None else [max(after + 1, ids[0]), ids[1]]
-        for clause, value in (('"model_session_id" = ?', session_id),
-                              ('"model_session_id" IN (SELECT "id" FROM "session" '
-                               'WHERE "root_id" = ?)', root_id),
-                              ('"ts" >= ?', since), ('"ts" < ?', until)):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
-        if job is not None:  # its session's (any time), or another's during its life
-            where.append('"id" IN (SELECT "id" FROM "event" WHERE "model_session_id" = ? '
-                         'AND "job_id" = ? UNION ALL SELECT "id" FROM "event" WHERE "id" >= ? '
-                         'AND "id" < ? AND "job_id" = ? AND "model_session_id" != ?)')
-            job_id, job_session, lo, hi = job
-            params.extend([job_session, job_id, lo, hi, job_id, job_session])
-        if type_prefix:
-            where.append('"type" >= ? AND "type" < ?')
-            params.extend([type_prefix, type_prefix[:-1] + chr(ord(type_prefix[-1]) + 1)])
-        sql = ('SELECT "id", "event_id", "ts", "type", "model_session_id", "root_id", "job_id", '
-               f'"trace_id", "span_id", "payload" FROM "event" WHERE {" AND ".join(where)} '
-               'ORDER BY "id"')
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return sql, tuple(params)
 
     def execute_raw_for_tests(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         """Run raw SQL (tests and fault injection only: corrupt a row, hold a lock)."""
