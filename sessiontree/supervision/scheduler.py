@@ -26,7 +26,6 @@ import contextlib
 import logging
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
 import pykka
@@ -34,8 +33,6 @@ import pykka
 from sessiontree._budget import Usage
 from sessiontree._cancellation import CancelToken
 from sessiontree._errors import SessionTreeError, StoreError
-from sessiontree._limits import DEFAULT_SHUTDOWN
-from sessiontree._messages import SessionSpawnRequest
 from sessiontree._reasons import Reason
 from sessiontree._safe_text import exception_text
 from sessiontree._states import TERMINAL_STATES, JobState, SessionState
@@ -51,85 +48,30 @@ from sessiontree.supervision.backpressure import Backpressure, decide_admission
 from sessiontree.supervision.groups import AdvanceGroup, GroupRestarts
 from sessiontree.supervision.pause import Pause, Pauses, Resume
 from sessiontree.supervision.queue import FairQueue, QueuedJob
+from sessiontree.supervision.schedmsgs import (
+    _ASKS,
+    Cancel,
+    JobsChanged,
+    Load,
+    Running,
+    SchedulerStats,
+    Shutdown,
+    Spawn,
+    Stats,
+    Wake,
+)
 from sessiontree.supervision.stopping import StopExpired, Stops
+from sessiontree.supervision.throttles import ThrottleNotes
 from sessiontree.supervision.turns import CancelJob
+
+# The messages live in schedmsgs; callers name them here.
+__all__ = ["Cancel", "JobsChanged", "Load", "Running", "SchedulerActor", "SchedulerStats",
+           "Shutdown", "Spawn", "Stats", "Wake"]
 
 log = logging.getLogger(__name__)
 
 _TERMINAL = frozenset(s.value for s in TERMINAL_STATES)
 
-THROTTLE_FLUSH_DELAY = 0.05
-"""Seconds a THROTTLED event may wait to share a commit with a dispatch (it is written
-at once when no run is in flight)."""
-
-
-@dataclass(frozen=True)
-class JobsChanged:
-    summary: CommitSummary
-
-
-@dataclass(frozen=True)
-class Wake:
-    """Pump the queue; ``timer`` marks the scheduler's own timer firing."""
-
-    timer: bool = False
-
-
-@dataclass(frozen=True)
-class Spawn:
-    request: SessionSpawnRequest
-
-
-@dataclass(frozen=True)
-class Cancel:
-    session_id: str
-    reason: Reason
-    note: str | None = None
-
-
-@dataclass(frozen=True)
-class Load:
-    pass
-
-
-@dataclass(frozen=True)
-class Stats:
-    pass
-
-
-@dataclass(frozen=True)
-class Shutdown:
-    timeout: float
-
-
-_ASKS = (Spawn, Cancel, CancelJob, Load, Stats, Shutdown, Pause, Resume)
-"""The messages a caller waits on: an error handling one is raised to the caller."""
-
-
-@dataclass
-class Running:
-    job_id: str
-    attempt: int
-    session_id: str
-    provider: str
-    token: CancelToken
-    reservation: Usage
-    job: QueuedJob | None = None  # while claimed and not yet dispatched
-    actor: Any = None
-    shutdown: float = DEFAULT_SHUTDOWN  # the session's, read at dispatch
-
-
-@dataclass
-class SchedulerStats:
-    """The scheduler's counters (:meth:`Runtime.stats`): jobs running and queued now,
-    the most that ran at once (overall and per provider), dispatches so far."""
-
-    running: int = 0
-    queued: int = 0
-    max_running: int = 0
-    dispatched: int = 0
-    max_by_provider: dict[str, int] = field(default_factory=dict)
-    abandoned: int = 0  # stopped attempts no longer waited for, still in a call
 
 
 class SchedulerActor(pykka.ThreadingActor):
@@ -146,9 +88,7 @@ class SchedulerActor(pykka.ThreadingActor):
         self.closing = False
         self._timer: Any = None
         self._timer_due: float | None = None
-        self._throttled: dict[str, set[Reason]] = {}  # job id -> the limits recorded
-        self._throttle_events: list[tuple[str, str, str]] = []
-        self._throttle_since = 0.0
+        self._throttles = ThrottleNotes()
         self.idle = threading.Condition()
         self.pressure = Backpressure(ctx.limits.provider_limit)  # per-provider back-pressure
         self.stops = Stops(self)  # the shutdown protocol (supervision.stopping)
@@ -191,13 +131,8 @@ class SchedulerActor(pykka.ThreadingActor):
         self.on_stop()
 
     def _retry_later(self, message: Any) -> None:
-        me = self.actor_ref
-
-        def retry() -> None:
-            with contextlib.suppress(pykka.ActorDeadError):
-                me.tell(message)
-
-        self.ctx.clock.call_later(self.ctx.limits.restart.backoff_initial, retry)
+        self.ctx.clock.call_later(self.ctx.limits.restart.backoff_initial,
+                                  lambda: _tell(self.actor_ref, message))
 
     def _pump_guarded(self) -> None:
         try:
@@ -325,7 +260,7 @@ class SchedulerActor(pykka.ThreadingActor):
             job = self.queue.pop_next(self._eligible)
             if job is None:
                 break
-            self._throttled.pop(job.job_id, None)
+            self._throttles.dispatched(job.job_id)
             picked.append(self._claim(job))
         if len(self.running) + len(self.stops.abandoned) >= self.ctx.limits.max_concurrent_runs:
             head = self.queue.first()
@@ -333,48 +268,28 @@ class SchedulerActor(pykka.ThreadingActor):
                 self._note_throttle(head, Reason.GLOBAL_LIMIT)
         if picked:
             self._dispatch(picked)
-        elif self._throttle_events and (not self.running or self._throttle_due(now)):
+        elif self._throttles and (not self.running or now >= self._throttles.due_at()):
             self._flush_throttles()
-        elif self._throttle_events:
-            self._arm_timer(self._throttle_since + THROTTLE_FLUSH_DELAY)
+        elif self._throttles:
+            self._arm_timer(self._throttles.due_at())
 
     def _note_throttle(self, job: QueuedJob, limit: Reason) -> None:
-        noted = self._throttled.setdefault(job.job_id, set())
-        if limit in noted:
-            return  # recorded once per job and limit, until it is dispatched
-        noted.add(limit)
-        if not self._throttle_events:
-            self._throttle_since = self.ctx.clock.now()
-        # Written with the next dispatch commit, or within THROTTLE_FLUSH_DELAY: one
-        # commit for many throttled jobs, not one each.
-        self._throttle_events.append((job.session_id, job.job_id, limit.value))
-
-    def _throttle_due(self, now: float) -> bool:
-        return now >= self._throttle_since + THROTTLE_FLUSH_DELAY
-
-    def _write_throttles(self, tx: Any) -> None:
-        for session_id, job_id, limit in self._throttle_events:
-            tx.event("FR-EVT-SESS-SCHED-THROTTLED", session_id, job_id, {"limit": limit})
-        self._throttle_events.clear()
+        self._throttles.note(job.session_id, job.job_id, limit, self.ctx.clock.now())
 
     def _flush_throttles(self) -> None:
-        if self._throttle_events:
+        if self._throttles:
             with self.ctx.store.transaction() as tx:
-                self._write_throttles(tx)
+                self._throttles.write(tx)
 
     def _arm_timer(self, due: float | None) -> None:
         if due is None or (self._timer_due is not None and self._timer_due <= due):
             return
         if self._timer is not None:
             self._timer.cancel()
-        me = self.actor_ref
         self._timer_due = due
-
-        def fire() -> None:  # on the clock's thread: only send a message
-            with contextlib.suppress(pykka.ActorDeadError):
-                me.tell(Wake(timer=True))
-
-        self._timer = self.ctx.clock.call_later(max(0.0, due - self.ctx.clock.now()), fire)
+        me = self.actor_ref  # the timer fires on the clock's thread: it only sends a message
+        self._timer = self.ctx.clock.call_later(max(0.0, due - self.ctx.clock.now()),
+                                                lambda: _tell(me, Wake(timer=True)))
 
     # -- dispatch ---------------------------------------------------------------------
     def _claim(self, job: QueuedJob) -> Running:
@@ -391,7 +306,7 @@ class SchedulerActor(pykka.ThreadingActor):
         started: list[Running] = []
         try:
             with self.ctx.store.transaction() as tx:
-                self._write_throttles(tx)
+                self._throttles.write(tx)
                 started = [run for run in picked if self._dispatch_one(tx, run)]
                 self.groups.flush(tx)
         except BaseException:
@@ -477,3 +392,9 @@ class SchedulerActor(pykka.ThreadingActor):
         actors = [run.actor for run in self.running.values() if run.actor is not None]
         self.running.clear()
         return actors + self.stops.close()
+
+
+def _tell(ref: Any, message: Any) -> None:
+    """Send the scheduler a message from another thread (a timer), unless it is gone."""
+    with contextlib.suppress(pykka.ActorDeadError):
+        ref.tell(message)
