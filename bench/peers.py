@@ -23,8 +23,9 @@ Each round runs every system once, each in a fresh interpreter, in an order rota
 round so the machine's drift hits all alike; printed figures are medians over
 ``--repeat`` rounds, ratios are medians of the per-round ratios (paired). ``--durable``
 compares sessiontree ``durable=True`` with the peers at their default (FULL) settings.
-After each run the store is read back: rows per model call in each table and bytes per
-model call, so the table says what each system keeps for its figure.
+Then one census run per system, untimed, counts every statement its SQLite connections
+run (commits, writes) and reads the store back (rows per model call in each table, bytes
+per model call), so the table says what each system keeps for its figure.
 """
 
 from __future__ import annotations
@@ -75,7 +76,10 @@ class Timer:
 
 # --- sessiontree ----------------------------------------------------------------------------
 
-def run_sessiontree(db: Path, sessions: int, concurrency: int, timer: Timer, durable: bool) -> None:
+def run_sessiontree(db: Path, sessions: int, concurrency: int, timer: Timer, durable: bool = False,
+                    latency: float = 0.0, turns: int = TURNS) -> None:
+    """The tool loop on sessiontree: ``turns`` model calls a session, all but the last asking
+    for ``noop``; ``latency`` seconds a model call (ScriptedProvider)."""
     sys.path.insert(0, str(ROOT))
     from pydantic import BaseModel
 
@@ -89,12 +93,13 @@ def run_sessiontree(db: Path, sessions: int, concurrency: int, timer: Timer, dur
         return "ok"
 
     def policy(turn: st.ScriptTurn) -> st.ModelReply:
-        if turn.turn < TURNS - 1:
+        if turn.turn < turns - 1:
             return st.reply("", st.call("noop", n=turn.turn))
         return st.reply("done")
 
     limits = st.Limits(max_concurrent_runs=concurrency)
-    with st.Runtime.open(db, providers=[st.ScriptedProvider(policy)], tools=[noop], limits=limits,
+    with st.Runtime.open(db, providers=[st.ScriptedProvider(policy, latency=latency)], tools=[noop],
+                         limits=limits,
                          durable=durable) as rt:
         ids = [rt.create_session("t", capabilities=["tool:noop"], start=False)
                for _ in range(sessions)]
@@ -303,19 +308,49 @@ def persisted(db: Path, calls: int) -> dict[str, Any]:
             "bytes": db.stat().st_size / calls, "indexes": indexes}
 
 
-def one_round(system: str, sessions: int, concurrency: int) -> dict[str, Any]:
+class Census:
+    """Counts the statements every SQLite connection opened in this process runs (a trace
+    callback set by a wrapped ``sqlite3.connect``): commits and writes. Used in a census
+    run of its own, never in a timed one."""
+
+    def __init__(self) -> None:
+        self.commits = self.writes = 0
+        self.lock = threading.Lock()
+        connect = sqlite3.connect
+
+        def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+            conn = connect(*args, **kwargs)
+            conn.set_trace_callback(self.statement)
+            return conn
+
+        sqlite3.connect = traced  # type: ignore[assignment]
+
+    def statement(self, sql: str) -> None:
+        head = sql.lstrip()[:7].upper()
+        with self.lock:
+            if head.startswith("COMMIT") or head.startswith("END"):
+                self.commits += 1
+            elif head.startswith(("INSERT", "UPDATE", "DELETE", "REPLACE")):
+                self.writes += 1
+
+
+def one_round(system: str, sessions: int, concurrency: int, census: bool = False) -> dict[str, Any]:
+    counter = Census() if census else None
     with tempfile.TemporaryDirectory(prefix="sessiontree-peers-", dir=os.environ.get("BENCH_DIR")) as tmp:
         db = Path(tmp) / "bench.db"
         timer = Timer()
         RUNNERS[system](db, sessions, concurrency, timer)
         calls = sessions * TURNS
-        return {"rate": calls / timer.wall, "cpu_ms": 1000 * timer.cpu / calls, **persisted(db, calls)}
+        if counter is not None:
+            return {"commits": counter.commits / calls, "writes": counter.writes / calls,
+                    **persisted(db, calls)}
+        return {"rate": calls / timer.wall, "cpu_ms": 1000 * timer.cpu / calls}
 
 
-def _round_in(system: str, sessions: int, concurrency: int) -> dict[str, Any]:
+def _round_in(system: str, sessions: int, concurrency: int, census: bool = False) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, __file__, "--one", system, "--sessions", str(sessions),
-         "--concurrency", str(concurrency)],
+         "--concurrency", str(concurrency), *(["--census"] if census else [])],
         check=True, capture_output=True, text=True).stdout
     return dict(json.loads(out.splitlines()[-1]))
 
@@ -336,9 +371,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="sessiontree durable=True against the peers' default (FULL) settings")
     parser.add_argument("--only", nargs="+", choices=sorted(RUNNERS), help="systems to run")
     parser.add_argument("--one", choices=sorted(RUNNERS), help=argparse.SUPPRESS)
+    parser.add_argument("--census", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
-        print(json.dumps(one_round(args.one, args.sessions, args.concurrency)))
+        print(json.dumps(one_round(args.one, args.sessions, args.concurrency, args.census)))
         return 0
     chosen = list(args.only or (DURABLE_SET if args.durable else NORMAL_SET))
     skipped = [s for s in chosen if not available(s)]
@@ -351,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         k = r % len(systems)
         for system in systems[k:] + systems[:k]:  # rotated each round
             runs[system].append(_round_in(system, args.sessions, args.concurrency))
+    census = {s: _round_in(s, args.sessions, args.concurrency, census=True) for s in systems}
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip() or "?"
     print(f"peers: {args.sessions} sessions x {TURNS}-turn tool loop, zero model latency, "
@@ -358,18 +395,21 @@ def main(argv: list[str] | None = None) -> int:
           f"(sessiontree {commit}, python {sys.version.split()[0]})")
     if skipped:
         print(f"  skipped (packages absent; pip install -e '.[bench]'): {', '.join(skipped)}")
-    print(f"  {'system':24s} {'calls/s':>8s} {'CPU/call':>9s} {base + ' / it':>18s}")
+    print(f"  {'system':24s} {'calls/s':>8s} {'CPU/call':>9s} {base + ' / it':>24s}")
     for s in systems:
         rate = statistics.median(x["rate"] for x in runs[s])
         cpu = statistics.median(x["cpu_ms"] for x in runs[s])
         paired = [a["rate"] / b["rate"] for a, b in zip(runs[base], runs[s], strict=True)]
-        ratio = "" if s == base else f"{statistics.median(paired):17.2f}x"
-        print(f"  {s:24s} {rate:8.0f} {cpu:7.2f}ms {ratio:>18s}")
-    print("  what each keeps, per model call (rows in each table; bytes of the store file):")
+        ratio = "" if s == base else f"{statistics.median(paired):.2f}x"
+        print(f"  {s:24s} {rate:8.0f} {cpu:7.2f}ms {ratio:>24s}")
+    print("  what each persists per model call (a census run of its own, untimed; the whole run, "
+          "creating the sessions included): commits, write statements (INSERT/UPDATE/DELETE), "
+          "bytes of the store file, indexes, rows kept by table")
     for s in systems:
-        last = runs[s][-1]
-        rows = ", ".join(f"{t} {v:g}" for t, v in sorted(last["rows"].items()))
-        print(f"  {s:24s} {last['bytes']:7.0f} B  {last['indexes']:2d} indexes  {rows}")
+        c = census[s]
+        rows = ", ".join(f"{t} {v:g}" for t, v in sorted(c["rows"].items()))
+        print(f"  {s:24s} {c['commits']:5.2f} commits {c['writes']:5.1f} writes {c['bytes']:6.0f} B "
+              f"{c['indexes']:2d} idx  {rows}")
     for family, text in KEEPS.items():
         if any(s.startswith(family) for s in systems):
             print(f"  {family}: {text}")
