@@ -125,3 +125,31 @@ def test_records_read_back_are_whole_frozen_records(writer: Store) -> None:
         assert type(record)(**fields) == record  # every field, of the right value
         with pytest.raises(dataclasses.FrozenInstanceError):
             record.state = "x"  # type: ignore[misc]
+
+
+def test_a_new_sessions_tokens_are_cached_from_the_commit_that_issued_them(writer: Store) -> None:
+    """Kept per session: issuing or revoking another session's tokens keeps them, a
+    revoke of its own drops them (and the next read sees the revoke)."""
+    from sessiontree.persistence import capabilities
+
+    def new_with(cap: str) -> str:
+        with writer.transaction() as tx:
+            rec, _ = tx.create_session(role="r", provider="p", model="m", budget=Budget(), task="t")
+            capabilities.issue(tx, rec.id, [(cap, None, None)])
+        return rec.id
+
+    a = new_with("tool:a")
+    seen = _selects(writer)
+    (token,) = capabilities.read_tokens(writer, session_ids=[a])
+    assert token.capability == "tool:a" and seen == []
+    b = new_with("tool:b")
+    with writer.transaction() as tx:
+        (b_token,) = capabilities.read_tokens(writer, session_ids=[b])
+        capabilities.revoke(tx, b_token.id, "test")
+    seen.clear()
+    assert capabilities.read_tokens(writer, session_ids=[a]) == [token] and seen == []
+    with writer.transaction() as tx:
+        capabilities.revoke(tx, token.id, "test")
+    seen.clear()
+    (after,) = capabilities.read_tokens(writer, session_ids=[a])
+    assert after.revoked and len(seen) == 1

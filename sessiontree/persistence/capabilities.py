@@ -61,6 +61,7 @@ def issue(
     root_id = tx.session(session_id).root_id
     # plain SQL: this runs in every spawn's transaction
     tx.tokens_changed = True
+    tx.token_sessions.add(session_id)
     (start,) = tx._exec('SELECT COUNT(*) FROM "capability_token" WHERE "session_id" = ?',
                         (session_id,)).fetchone()
     made = []
@@ -70,6 +71,8 @@ def issue(
                    revoked=False, revoked_reason=None, created_at=tx.now)
         tx._insert("capability_token", row | {"seq": seq})
         made.append(CapabilityToken(**row))  # type: ignore[arg-type]
+    if start == 0 or session_id in tx.fresh_tokens:  # these are all its tokens
+        tx.fresh_tokens.setdefault(session_id, []).extend(made)
     if made:
         tx.event("FR-EVT-SESS-CAPABILITY-ISSUED", session_id, None, {"tokens": [
             {"token_id": t.id, "capability": t.capability, "derived_from": t.derived_from,
@@ -93,21 +96,22 @@ _TOKEN_CACHE_SIZE = 8192
 
 def _session_tokens(store: Store, session_id: str) -> list[CapabilityToken]:
     """One session's tokens as committed. The store's one writer keeps them until a
-    commit issues or revokes any token (``RowCache.token_generation``, bumped after
-    that commit); expiry is judged against the clock by each reader, so the cache never
-    delays it. An observer (no row cache), or a read inside a transaction that issued or
-    revoked tokens, reads the table every time."""
+    commit issues or revokes one of them (``RowCache.tokens_changed``, after that
+    commit; a new session's first tokens are kept from the commit that issued them);
+    expiry is judged against the clock by each reader, so the cache never delays it.
+    An observer (no row cache), or a read inside a transaction that issued or revoked
+    tokens, reads the table every time."""
     cache = store._token_cache()
     if cache is None:
         return [_token(r) for r in store._rows(_BY_SESSION, (session_id,))]
-    generation = cache.token_generation  # read first: a bump meanwhile only refetches
+    key = cache.token_key(session_id)  # read first: a change meanwhile only refetches
     hit = cache.tokens.get(session_id)
-    if hit is not None and hit[0] == generation:
+    if hit is not None and hit[0] == key:
         return list(hit[1])
     held = [_token(r) for r in store._rows(_BY_SESSION, (session_id,))]
     if len(cache.tokens) >= _TOKEN_CACHE_SIZE:
         cache.tokens.clear()
-    cache.tokens[session_id] = (generation, held)
+    cache.tokens[session_id] = (key, held)
     return list(held)
 
 
@@ -133,7 +137,7 @@ def revoke(tx: Tx, token_id: str, reason: str) -> list[CapabilityToken]:
     ``FR-EVT-SESS-CAPABILITY-REVOKED`` event on its session. Raises
     :class:`InvalidInput` for an unknown token."""
     m = tx.m
-    tx.tokens_changed = True
+    tx.tokens_changed = tx.tokens_revoked = True
     first = m.capability_token.get_or_none(m.capability_token.id == token_id)
     if first is None:
         raise InvalidInput(f"unknown capability token {token_id!r}", token_id=token_id)
@@ -148,6 +152,7 @@ def revoke(tx: Tx, token_id: str, reason: str) -> list[CapabilityToken]:
                 "token_id": token.id, "capability": token.capability, "reason": reason,
                 "cascade_from": None if token.id == token_id else token_id})
             done.append(token)
+            tx.token_sessions.add(token.session_id)
         frontier.extend(_token(r) for r in m.capability_token.select().where(
             m.capability_token.derived_from == token.id).order_by(m.capability_token.id))
     for session_id in dict.fromkeys(t.session_id for t in done):

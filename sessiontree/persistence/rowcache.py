@@ -39,10 +39,13 @@ class RowCache:
         self._records: dict[tuple[str, Any], tuple[SimpleNamespace, Any]] = {}
         self.latest_checkpoint: dict[str, Any] = {}  # session id -> CheckpointRecord
         self.last_job_order: int | None = None  # the highest job order committed
-        # Bumped after every commit that issued or revoked capability tokens: a reader
-        # that cached a session's tokens under an older value reads them again.
-        self.token_generation = 0
-        self.tokens: dict[str, tuple[int, list[Any]]] = {}  # session id -> (generation, tokens)
+        # Capability tokens by session, each under the (epoch, generation) it was read
+        # at: a session's generation is bumped after every commit that issued or revoked
+        # one of its tokens, the epoch when the cache is cleared; a reader that cached a
+        # session's tokens under older values reads them again.
+        self.token_epoch = 0
+        self.token_gens: dict[str, int] = {}
+        self.tokens: dict[str, tuple[tuple[int, int], list[Any]]] = {}
         # tool call id -> (state, session_id, job_id, tool, effect, created_at) of each
         # call not yet ended, as last committed (``JournalTx.set_tool_call``)
         self.calls: dict[str, tuple[Any, ...]] = {}
@@ -90,9 +93,22 @@ class RowCache:
         if table in (None, "job"):
             self.last_job_order = None
         if table is None:
-            self.tokens.clear()
+            self.forget_tokens()
             self.calls.clear()
-            self.token_generation += 1
+
+    def token_key(self, session_id: str) -> tuple[int, int]:
+        return self.token_epoch, self.token_gens.get(session_id, 0)
+
+    def tokens_changed(self, session_id: str) -> None:
+        if len(self.token_gens) >= self.size:
+            self.forget_tokens()
+        self.token_gens[session_id] = self.token_gens.get(session_id, 0) + 1
+        self.tokens.pop(session_id, None)
+
+    def forget_tokens(self) -> None:
+        self.token_epoch += 1
+        self.token_gens.clear()
+        self.tokens.clear()
 
     def record(self, table: str, key: Any, row: SimpleNamespace, make: Callable[[Any], R]) -> R:
         """The record made from ``row``, made once per committed version of the row."""

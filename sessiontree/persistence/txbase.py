@@ -109,6 +109,11 @@ class TxBase:
         self._checkpoints: dict[str, Any] = {}  # session id -> the checkpoint written here
         self._job_order: int | None = None  # the last job order given out here
         self.tokens_changed = False  # capability tokens issued or revoked here
+        self.tokens_revoked = False
+        self.token_sessions: set[str] = set()  # the sessions whose tokens changed here
+        # Sessions that had no token before this transaction -> all their tokens now
+        # (``capabilities.issue``): the writer's cache starts with them.
+        self.fresh_tokens: dict[str, list[Any]] = {}
         self._calls: dict[str, tuple[Any, ...]] = {}  # tool-call heads written here
         # The model_run each session's events of this transaction belong to, and the run
         # whose commit this is (see ``on_job``).
@@ -171,8 +176,11 @@ class TxBase:
         cache = self._cache
         if cache is None:
             return
-        if self.tokens_changed:
-            cache.token_generation += 1
+        for session_id in self.token_sessions:
+            cache.tokens_changed(session_id)
+        if not self.tokens_revoked:
+            for session_id, held in self.fresh_tokens.items():
+                cache.tokens[session_id] = (cache.token_key(session_id), list(held))
         for table in self._dropped_tables:
             cache.clear(table)
         for table, key in self._dropped:

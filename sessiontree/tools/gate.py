@@ -60,7 +60,7 @@ def needed_capability(t: Tool) -> str | None:
     return t.capability or f"tool:{t.name}"
 
 
-_OFFERS_KEPT = 4096  # sessions whose offered tools the gate keeps at once
+_OFFERS_KEPT = 1024  # sets of grants whose offered tools the gate keeps at once
 
 class Permit:
     """The one handle that runs an allowed call (made only by :meth:`ToolGate.decide`)."""
@@ -102,8 +102,8 @@ class ToolGate:
         self.registry = registry
         self.store = store
         self.clock = clock
-        # (session id, has children) -> (tokens, registry tools, valid until, offered, specs)
-        self._offers: dict[tuple[str, bool], tuple[Any, ...]] = {}
+        # (live grants, has children, registry version) -> (offered tools, their specs)
+        self._offers: dict[tuple[Any, ...], tuple[tuple[Tool, ...], tuple[ToolSpec, ...]]] = {}
 
     def tokens(self, session_id: str) -> list[CapabilityToken]:
         """The session's tokens as committed (the store's writer caches them until a
@@ -119,24 +119,22 @@ class ToolGate:
         return self._visible(session)[1]
 
     def _visible(self, session: SessionRecord) -> tuple[tuple[Tool, ...], tuple[ToolSpec, ...]]:
-        """Worked out once per session while its tokens, the registry and whether it has
-        children stay as they are, until the first of its live tokens expires."""
-        held = self.tokens(session.id)
+        """Worked out once per set of live grants (capability and expiry of each live
+        token), per registry version and per whether the session has children -- what
+        the offer depends on -- so sessions granted alike share it."""
         now = self.clock.now()
-        tools = tuple(t for name in self.registry.names()
-                      if (t := self.registry.get(name)) is not None)
-        key = (session.id, session.spawn_count > 0)
+        live = [x for x in self.tokens(session.id) if x.live(now)]
+        key = (tuple(sorted((x.capability, x.expires_at or math.inf) for x in live)),
+               session.spawn_count > 0, self.registry.version)
         hit = self._offers.get(key)
-        if hit is not None and hit[0] == held and hit[1] == tools and now < hit[2]:
-            return hit[3], hit[4]
-        offered = tuple(t for t in tools if self._offered(t, session, held, now))
-        until = min((x.expires_at for x in held if x.live(now) and x.expires_at is not None),
-                    default=math.inf)
+        if hit is not None:
+            return hit
+        tools = [t for name in self.registry.names() if (t := self.registry.get(name)) is not None]
+        offered = tuple(t for t in tools if self._offered(t, session, live, now))
         if len(self._offers) >= _OFFERS_KEPT:
             self._offers.clear()
-        specs = tuple(t.spec() for t in offered)
-        self._offers[key] = (held, tools, until, offered, specs)
-        return offered, specs
+        found = self._offers[key] = (offered, tuple(t.spec() for t in offered))
+        return found
 
     @staticmethod
     def _offered(t: Tool, session: SessionRecord, held: Sequence[CapabilityToken], now: float) -> bool:

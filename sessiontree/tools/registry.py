@@ -190,6 +190,7 @@ def _effect(name: str, effect: EffectClass | str) -> EffectClass:
 class ToolRegistry:
     def __init__(self, tools: Iterable[Tool] = ()) -> None:
         self._tools: dict[str, Tool] = {}
+        self.version = 0  # bumped by every register (what the gate's offers are keyed on)
         for t in tools:
             self.register(t)
 
@@ -204,6 +205,7 @@ class ToolRegistry:
                 raise InvalidInput(f"tool {t.name!r} is already registered", tool=t.name)
             log.info("the host's tool %r replaces the built-in one", t.name)
         self._tools[t.name] = t
+        self.version += 1
 
     def get(self, name: str) -> Tool | None:
         return self._tools.get(name)
