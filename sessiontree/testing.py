@@ -53,6 +53,20 @@ class Commits:
                     self._cond.wait(min(remaining, 0.25))
 
 
+def scheduler_idle(rt: Runtime, timeout: float = 10.0) -> None:
+    """Wait until the runtime's scheduler counts no run in flight, re-checked each time
+    it has handled a message (its runs are counted out by messages, after their
+    commits). Raises AssertionError after ``timeout`` seconds."""
+    idle = rt._ctx.scheduler_idle  # notified after every message it handles
+    deadline = time.monotonic() + timeout
+    while rt.stats().running:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"runs still in flight after {timeout}s")
+        with idle:
+            idle.wait(min(remaining, 0.05))  # a message handled meanwhile: checked again
+
+
 class InjectedFault(RuntimeError):
     """Raised at a fault point by a :class:`FaultPlan`."""
 
@@ -129,4 +143,5 @@ __all__ = [
     "call",
     "disk_full",
     "reply",
+    "scheduler_idle",
 ]

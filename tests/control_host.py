@@ -19,6 +19,8 @@ import threading
 from typing import Any
 
 import sessiontree as st
+from sessiontree.persistence import commands
+from sessiontree.testing import Commits, scheduler_idle
 
 WAIT = 30.0
 
@@ -59,6 +61,7 @@ def main(db: str) -> int:
         return f"kid {turn.task} done"
 
     with st.Runtime.open(db, providers=[st.ScriptedProvider(policy)]) as rt:
+        commits = Commits(rt)  # re-checks a fact after every commit
         print(json.dumps({"ready": True}), flush=True)
         for line in sys.stdin:
             words = line.split()
@@ -75,6 +78,18 @@ def main(db: str) -> int:
             elif words[0] == "release":
                 gates.get(gates.release, " ".join(words[1:])).set()
                 print(json.dumps({"ok": True}), flush=True)
+            elif words[0] == "await":  # await SESSION STATE: until it is in STATE
+                sid, wanted = words[1], words[2]
+                commits.until(lambda s=sid, w=wanted: rt.session(s).state == w, timeout=WAIT)
+                print(json.dumps({"state": wanted}), flush=True)
+            elif words[0] == "settled":  # settled COMMAND: until the host settled it
+                cid = words[1]
+                commits.until(lambda c=cid: commands.get(rt._store, c).state != "pending",
+                              timeout=WAIT)
+                print(json.dumps({"settled": cid}), flush=True)
+            elif words[0] == "idle":
+                scheduler_idle(rt, timeout=WAIT)
+                print(json.dumps({"idle": True}), flush=True)
             elif words[0] == "stats":
                 s = rt.stats()
                 print(json.dumps({"running": s.running, "queued": s.queued}), flush=True)

@@ -27,7 +27,7 @@ from textual.pilot import Pilot
 import sessiontree as st
 from sessiontree.console.app import Confirm, SteeringConsole
 from sessiontree.console.cli import main
-from sessiontree.persistence import commands, open_store
+from sessiontree.persistence import commands
 
 
 def tree_policy(gates: Gates) -> st.ScriptedProvider:
@@ -183,12 +183,8 @@ def test_the_real_console_in_a_terminal_steers_a_host_in_another_process(
         wait_screen(lambda s: "paused*" in s, "the first kid marked paused")
         host.ask("release t 0")
         host.ask("release t 1")
-        with contextlib.closing(open_store(db_path, create=False)) as reader:
-            first = kids[0]
-            deadline = time.monotonic() + WAIT
-            while reader.session(first).state != "paused":
-                assert time.monotonic() < deadline, "the kid never paused"
-                time.sleep(0.02)
+        first = kids[0]
+        host.ask(f"await {first} paused")
         wait_screen(lambda s: f"kid {first[-8:]} paused" in s, "the kid paused on screen")
         subprocess.run([*tmux, "send-keys", "-t", "console", "r"], check=True)
         wait_screen(lambda s: f"root {root[-8:]} completed" in s, "the root completed")

@@ -15,8 +15,7 @@ import re
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,13 +87,6 @@ def host(db_path: Path) -> Iterator[Host]:
                 h.proc.wait(WAIT)
 
 
-def until(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)  # polling the other process's store with a deadline
-
-
 def state(store: Store, sid: str) -> str:
     return store.session(sid).state
 
@@ -122,14 +114,14 @@ def test_pause_holds_dispatch_in_the_host_and_resume_restarts_it(db_path: Path, 
         assert state(reader, k1) == "running"  # in its first step, which goes on
         host.ask("release p 0")
         host.ask("release p 1")
-        until(lambda: state(reader, k0) == "completed" and state(reader, k1) == "paused",
-              "k0 completed, k1 paused")
-        until(lambda: host.ask("stats")["running"] == 0, "the host's scheduler idle")
+        host.ask(f"await {k0} completed")
+        host.ask(f"await {k1} paused")
+        host.ask("idle")
         assert state(reader, k1) == "paused" and dispatches(reader, k1) == 1
         assert state(reader, root) == "waiting"
         code, out, _ = cli("resume", "--db", db_path, k1)
         assert code == 0 and f"resumed 1 session: {k1}" in out
-        until(lambda: state(reader, root) == "completed", "the root completed")
+        host.ask(f"await {root} completed")
         assert dispatches(reader, k1) == 2
         kinds = [(e.type, e.payload["kind"]) for e in reader.events(
             session_id=k1, type_prefix="FR-EVT-SESS-CONTROL-")]
@@ -159,7 +151,7 @@ def test_a_command_for_an_unknown_session_is_refused(db_path: Path, host: Host) 
     # written anyway (by another client): the host refuses it and says why
     with contextlib.closing(open_store(db_path, create=False)) as store:
         cmd = commands.write(store, "resume", "ses_nope")
-        until(lambda: commands.get(store, cmd.id).state != "pending", "the command settled")
+        host.ask(f"settled {cmd.id}")
         settled = commands.get(store, cmd.id)
         assert (settled.state, settled.outcome) == ("refused", "unknown session id: 'ses_nope'")
         refused = store.events(type_prefix="FR-EVT-SESS-CONTROL-REFUSED")

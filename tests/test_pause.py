@@ -6,13 +6,13 @@ resume queues it again. Every wait is on a state, an event or the scheduler's co
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import sessiontree as st
+from sessiontree.testing import scheduler_idle
 
 WAIT = 10.0
 
@@ -55,10 +55,7 @@ def gated(gates: Gates) -> st.ScriptedProvider:
 def settle(rt: st.Runtime) -> None:
     """Wait until the scheduler has counted every ended run out (an actor commits its
     session's end, then tells the scheduler): it has pumped its queue since."""
-    deadline = time.monotonic() + WAIT
-    while rt.stats().running:
-        assert time.monotonic() < deadline, "runs still counted in the scheduler"
-        time.sleep(0.005)  # polling the scheduler's counters with a deadline
+    scheduler_idle(rt, timeout=WAIT)
 
 
 def dispatched(rt: st.Runtime, sid: str) -> int:

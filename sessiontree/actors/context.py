@@ -35,6 +35,7 @@ class RuntimeContext:
     scheduler: Any = None  # pykka ActorRef of the SchedulerActor, set at start
     spawn_port: Any = None  # what built-in tools call to spawn (asks the scheduler)
     on_scheduler_stopped: Callable[[], None] | None = None  # the runtime wakes its waiters
+    scheduler_idle: Any = None  # the scheduler's Condition, notified after each message
     history: HistoryCache = field(init=False)
     actor_threads: ActorThreads = field(init=False)
     workspaces: Workspaces = field(init=False)

@@ -89,7 +89,7 @@ class SchedulerActor(pykka.ThreadingActor):
         self._timer: Any = None
         self._timer_due: float | None = None
         self._throttles = ThrottleNotes()
-        self.idle = threading.Condition()
+        self.idle = ctx.scheduler_idle = threading.Condition()
         self.pressure = Backpressure(ctx.limits.provider_limit)  # per-provider back-pressure
         self.stops = Stops(self)  # the shutdown protocol (supervision.stopping)
         self.groups = GroupRestarts(self)  # group restarts in order (supervision.groups)
