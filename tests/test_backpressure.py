@@ -92,6 +92,21 @@ def test_concurrency_grows_back_by_one_slot_per_window_of_successes_up_to_the_li
     assert seen == sorted(seen) and seen[-1] == 8 and max(seen) == 8
 
 
+def test_a_success_needs_to_wake_the_scheduler_only_while_it_could_admit_a_run() -> None:
+    bp = Backpressure(lambda _provider: 4)
+    assert not bp.wants_notes(NOW, {})  # no provider seen yet: at rest
+    bp.dispatched("p", NOW, "j1", 0)
+    assert not bp.wants_notes(NOW, {})  # full window, no cool-down
+    assert bp.wants_notes(NOW, {"p": st.RateLimit(requests_per_minute=10)})  # a rate limit
+    bp.failed("p", "j1", decide_cooldown(bp.of("p"), NOW, None, POLICY), now=NOW)
+    assert bp.wants_notes(NOW, {})  # cooling down, window shrunk
+    bp.of("p").cooldown_until = NOW
+    assert bp.wants_notes(NOW + 1, {})  # below its full window still
+    while bp.of("p").window < 4:
+        bp.succeeded("p", NOW + 1, "j2", 0)
+    assert not bp.wants_notes(NOW + 1, {})
+
+
 def test_backpressure_counts_requests_and_tokens_and_forgets_them_after_a_minute() -> None:
     bp = Backpressure(lambda name: 4)
     bp.dispatched("p", NOW, "job_1", 100)

@@ -87,3 +87,22 @@ def test_an_append_the_cache_did_not_see_drops_the_entry(db_path: Path) -> None:
     _append(cache, sid, "seen")
     assert sid not in cache._entries
     assert [m.content for m in cache.load(sid).history] == ["be brief", "hello", "unseen", "seen"]
+
+
+def test_a_new_sessions_history_is_cached_from_its_creation_so_its_first_load_reads_none(
+    db_path: Path,
+) -> None:
+    store = open_store(db_path)
+    cache = HistoryCache(store, size=2)
+    store.add_listener(cache.on_commit)
+    with store.transaction() as tx:
+        sid = tx.create_session(role="r", provider="p", model="m", budget=Budget(),
+                                system="be brief", task="hello")[0].id
+    reads = _message_reads(cache)
+    assert [m.content for m in cache.load(sid).history] == ["be brief", "hello"]
+    assert reads == []
+    with store.transaction() as tx:  # created with no system prompt: seq 1 is the task
+        other = tx.create_session(role="r", provider="p", model="m", budget=Budget(),
+                                  task="x")[0].id
+    assert [m.content for m in cache.load(other).history] == ["x"]
+    assert reads == []

@@ -2,8 +2,9 @@
 
 A model_run sends the session's whole history to the provider. Reading and decoding it
 from the store every turn costs O(n) a turn, O(n^2) over a long session; this cache
-keeps the decoded messages of recently run sessions, and takes the messages each commit
-appends from the store's listener. It is never a source of truth: every load reads the
+keeps the decoded messages of recently run or created sessions, and takes the messages
+each commit appends from the store's listener (a new session's first message starts its
+entry: its first run reads no message). It is never a source of truth: every load reads the
 session row and its checkpoint; the cached history is used as is only when the
 session's head (last message seq and chain hash) is the cached one. Otherwise the
 messages from the cached last one on are read, and that message's stored chain hash
@@ -80,10 +81,7 @@ class HistoryCache:
         if rows:
             messages += tuple(to_model_message(r.body, r.trust, r.provenance) for r in rows)
             with self._lock:
-                self._entries[session_id] = _Entry(rows[-1].seq, rows[-1].chain_hash, messages)
-                self._entries.move_to_end(session_id)
-                while len(self._entries) > self.size:
-                    self._entries.popitem(last=False)
+                self._remember(session_id, _Entry(rows[-1].seq, rows[-1].chain_hash, messages))
         return TurnState(session, checkpoint, messages)
 
     def on_commit(self, summary: CommitSummary) -> None:
@@ -93,9 +91,19 @@ class HistoryCache:
             with self._lock:
                 entry = self._entries.get(m.session_id)
                 if entry is None:
+                    if m.seq == 1:  # a new session's first message: its whole history
+                        self._remember(m.session_id, _Entry(
+                            1, m.chain_hash, (to_model_message(m.body, m.trust, m.provenance),)))
                     continue
                 if entry.seq != m.seq - 1:
                     del self._entries[m.session_id]
                     continue
                 self._entries[m.session_id] = _Entry(
                     m.seq, m.chain_hash, (*entry.messages, to_model_message(m.body, m.trust, m.provenance)))
+
+    def _remember(self, session_id: str, entry: _Entry) -> None:
+        """Cache ``entry`` as the most recent (under ``_lock``), dropping the oldest."""
+        self._entries[session_id] = entry
+        self._entries.move_to_end(session_id)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from sessiontree._limits import BackpressurePolicy, RateLimit
@@ -176,6 +176,15 @@ class Backpressure:
         self.run_failures[job_id] = count
         self._prune(p, now)
         return count
+
+    def wants_notes(self, now: float, rates: Mapping[str, RateLimit]) -> bool:
+        """Could a provider call's success admit a run now? Only while some provider
+        is cooling down or below its full window, or a rate limit applies; at rest the
+        scheduler needs no word of a success before the run ends."""
+        if rates:
+            return True
+        return any(p.window < p.ceiling or now < p.cooldown_until
+                   for p in self.providers.values())
 
     def forget_run(self, job_id: str) -> None:
         self.run_failures.pop(job_id, None)

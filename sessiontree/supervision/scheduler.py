@@ -143,7 +143,17 @@ class SchedulerActor(pykka.ThreadingActor):
         except Exception:
             log.exception("scheduler: unexpected error dispatching")
 
+    def _drain_provider_notes(self) -> None:
+        """Count the provider calls that returned (``RuntimeContext.provider_used``)."""
+        notes = self.ctx.provider_notes
+        now = self.ctx.clock.now()
+        while notes:
+            note = notes.popleft()
+            self.pressure.succeeded(note.provider, now, note.job_id, note.tokens)
+        self.ctx.provider_notes_wanted = self.pressure.wants_notes(now, self.ctx.limits.rate_limits)
+
     def _handle(self, message: Any) -> Any:
+        self._drain_provider_notes()
         if isinstance(message, JobsChanged):
             self._apply(message.summary)
         elif isinstance(message, JobFinished):
@@ -154,8 +164,7 @@ class SchedulerActor(pykka.ThreadingActor):
                 self.stops.ended(run, crashed=True)
             self._crashed(message)
         elif isinstance(message, ProviderUsed):
-            self.pressure.succeeded(message.provider, self.ctx.clock.now(), message.job_id,
-                                    message.tokens)
+            pass  # a wake-up: its note was drained above
         elif isinstance(message, Spawn):
             return spawn.decide(self, message.request)
         elif isinstance(message, Cancel):
@@ -252,6 +261,7 @@ class SchedulerActor(pykka.ThreadingActor):
     def _pump(self) -> None:
         if self.closing:
             return
+        self._drain_provider_notes()
         now = self.ctx.clock.now()
         self._arm_timer(self.queue.release_due(now))
         self._arm_timer(self.groups.next_due(now))
