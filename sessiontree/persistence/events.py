@@ -158,8 +158,8 @@ def _validated(event_type: str, payload: dict[str, Any]) -> BaseModel:
     schema = EVENT_SCHEMAS.get(event_type)
     if schema is None:
         raise InvalidInput(f"unregistered event type {event_type!r}", event_type=event_type)
-    try:
-        return schema.model_validate(payload)
+    try:  # the model's own validator, without model_validate's wrapper
+        return schema.__pydantic_validator__.validate_python(payload)  # type: ignore[no-any-return]
     except ValidationError as exc:
         raise InvalidInput(
             f"bad payload for {event_type}: {exc}", event_type=event_type
@@ -179,7 +179,7 @@ def payload_json(event_type: str, payload: dict[str, Any]) -> str:
     still recorded."""
     model = _validated(event_type, payload)
     try:
-        return model.model_dump_json()
+        return model.__pydantic_serializer__.to_json(model).decode()
     except PydanticSerializationError:
         return json.dumps(model.model_dump(mode="json"), separators=(",", ":"))
     except ValueError as exc:  # pydantic's serialization error: a value JSON cannot hold
