@@ -15,8 +15,9 @@ Controls: ``BENCH_IDLE_CHILD=1`` attaches a process that only waits (the noise f
 ``BENCH_PROFILE=FILE`` writes the console's cProfile there.
 
 Command delay: with a live host, operator commands (a pause and a resume of an idle
-session, written from another connection) from written to settled, idle and while the
-host dispatches the workload above: median and max.
+session, written from another connection, which then rings the host's doorbell as the
+command line does) from written to settled, idle and while the host dispatches the
+workload above: median and max.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from pydantic import BaseModel
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import sessiontree as st  # noqa: E402 - from this checkout
-from sessiontree.persistence import commands, open_store  # noqa: E402
+from sessiontree.persistence import commands, doorbell, open_store  # noqa: E402
 
 
 class NoArgs(BaseModel):
@@ -189,8 +190,8 @@ def command_delays(directory: Path, count: int, busy: int, turns: int) -> tuple[
                     worker.start()
                 for i in range(count):
                     cmd = commands.write(other, "pause" if i % 2 == 0 else "resume", target)
-                    while (now := commands.get(other, cmd.id)).state == "pending":
-                        time.sleep(0.002)
+                    assert doorbell.ring(str(db), cmd.id, 30) is True  # as the CLI waits
+                    now = commands.get(other, cmd.id)
                     assert now.settled_at is not None
                     delays.append(now.settled_at - now.created_at)
                 if worker is not None:

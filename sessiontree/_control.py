@@ -35,6 +35,7 @@ from sessiontree._states import SessionState
 from sessiontree.actors.context import RuntimeContext
 from sessiontree.persistence import commands, steering
 from sessiontree.persistence.commands import Command, CommandWatch
+from sessiontree.persistence.doorbell import Doorbell
 from sessiontree.persistence.store import Store
 from sessiontree.supervision import consent
 from sessiontree.supervision import scheduler as sch
@@ -51,6 +52,7 @@ class RuntimeControl:
     _store: Store
     _ctx: RuntimeContext
     _watch: CommandWatch | None = None
+    _doorbell: Doorbell | None = None
     _commands_lock: threading.Lock
 
     def _check_open(self) -> None:  # pragma: no cover - Runtime's
@@ -110,10 +112,21 @@ class RuntimeControl:
         self.apply_commands()  # written while no host ran
         self._watch = CommandWatch(self._store, self.apply_commands)
         self._watch.start()
+        if self._store.path != ":memory:":  # a writer elsewhere rings instead of polling
+            bell = Doorbell(self._store.path, self._watch.poke, self._is_settled)
+            self._doorbell = bell if bell.start() else None
 
     def _stop_commands(self) -> None:
+        if self._doorbell is not None:
+            self._doorbell.stop()
         if self._watch is not None:
             self._watch.stop()
+
+    def _is_settled(self, command_id: str) -> bool:
+        try:
+            return commands.get(self._store, command_id).state != "pending"
+        except SessionTreeError:
+            return True  # no such command: nothing will settle it
 
     def apply_commands(self) -> list[Command]:
         """Apply every pending command now, in the order written; return them settled.
@@ -201,6 +214,8 @@ class RuntimeControl:
                         "delay": max(0.0, time.time() - cmd.created_at)})
         except SessionTreeError:
             log.exception("could not settle command %s", cmd.id)
+        if self._doorbell is not None:
+            self._doorbell.settled(cmd.id)
         (log.info if state == "applied" else log.warning)(
             "command %s %s %s: %s: %s", cmd.id, cmd.kind, cmd.target, state, outcome)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import os
+import select
 import shlex
 import shutil
 import subprocess
@@ -159,6 +161,7 @@ def test_the_real_console_in_a_terminal_steers_a_host_in_another_process(
     host = Host(db_path)
     server = f"sessiontree-test-{uuid.uuid4().hex[:8]}"  # a tmux server of our own
     tmux = ["tmux", "-L", server]
+    fds: list[int] = []
     try:
         tree = host.ask("tree t 2")
         root, kids = tree["root"], tree["kids"]
@@ -167,6 +170,15 @@ def test_the_real_console_in_a_terminal_steers_a_host_in_another_process(
         subprocess.run([*tmux, "new-session", "-d", "-s", "console", "-x", "200", "-y", "50",
                         command], check=True, cwd=tmp_path)
 
+        # Everything the console draws also goes down a FIFO (tmux pipe-pane): the test
+        # reads the screen again each time the console has drawn something.
+        fifo = tmp_path / "pane.fifo"
+        os.mkfifo(fifo)
+        drawn = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        fds += [drawn, os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)]  # the 2nd: no EOF, ever
+        subprocess.run([*tmux, "pipe-pane", "-t", "console", f"cat > {shlex.quote(str(fifo))}"],
+                       check=True)
+
         def screen() -> str:
             return subprocess.run([*tmux, "capture-pane", "-p", "-t", "console"],
                                   capture_output=True, text=True).stdout
@@ -174,8 +186,12 @@ def test_the_real_console_in_a_terminal_steers_a_host_in_another_process(
         def wait_screen(check: Callable[[str], bool], what: str) -> str:
             deadline = time.monotonic() + WAIT
             while not check(text := screen()):
-                assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{text}"
-                time.sleep(0.05)  # polling another process's screen with a deadline
+                left = deadline - time.monotonic()
+                assert left > 0, f"timed out waiting for {what}:\n{text}"
+                if select.select([drawn], [], [], left)[0]:  # the console drew something
+                    with contextlib.suppress(BlockingIOError):
+                        while os.read(drawn, 1 << 16):
+                            pass
             return text
 
         wait_screen(lambda s: all(k[-8:] in s for k in kids) and "running" in s, "the tree")
@@ -191,4 +207,6 @@ def test_the_real_console_in_a_terminal_steers_a_host_in_another_process(
         subprocess.run([*tmux, "send-keys", "-t", "console", "q"], check=True)
     finally:
         subprocess.run([*tmux, "kill-server"], capture_output=True)
+        for fd in fds:
+            os.close(fd)
         host.close()

@@ -1,10 +1,12 @@
 """``sessiontree cancel|pause|resume`` and ``console``: steering a tree from another
 terminal, through the store's control channel (``persistence.commands``).
 
-A command is written to the store; the host that holds it applies it within
-``persistence.commands.POLL_INTERVAL`` plus the time to apply the commands before it,
-and the command line waits for the outcome (``--timeout``, default 10 s; ``--no-wait``
-returns once it is written). With no live host it stays pending and the next host that
+A command is written to the store; the command line then rings the host's doorbell
+(``persistence.doorbell``), the host applies it at once (after the commands before it)
+and answers when it is settled, and the command line prints the outcome
+(``--timeout``, default 10 s; ``--no-wait`` returns once it is written). A host with no
+doorbell still applies it within ``persistence.commands.POLL_INTERVAL``; the command
+line then says so and does not wait. With no live host it stays pending and the next host that
 opens the store applies it first. ``retry``, ``resolve``, ``revoke`` and ``consent``
 take the same path when a host is live (with none, they decide at once: ``console.cli``).
 
@@ -16,19 +18,16 @@ unknown session, one that has ended).
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
 from sessiontree._runtime import LEASE_TTL
 from sessiontree._states import SessionState
 from sessiontree.console._common import BAD_OUTCOME, OK, CommandError, _reader
-from sessiontree.persistence import commands, lease
+from sessiontree.persistence import commands, doorbell, lease
 from sessiontree.persistence.store import Store
 
 WAIT = 10.0
 """Seconds the command line waits for a live host to settle a command by default."""
-
-_POLL = 0.02
 
 
 def host_is_live(db: str) -> bool:
@@ -63,18 +62,20 @@ def send(db: str, kind: str, target: str, *, subtree: bool = False,
         if wait is None:
             print(f"command {cmd.id} ({what}) written; host pid {holder.pid} applies it")
             return OK
-        deadline = time.monotonic() + wait
-        while True:
-            now = commands.get(store, cmd.id)
-            if now.state != "pending":
-                delay = (now.settled_at or now.created_at) - now.created_at
-                print(f"{now.state}: {what}: {now.outcome} ({delay * 1000:.0f} ms)")
-                return OK if now.state == "applied" else BAD_OUTCOME
-            if time.monotonic() >= deadline:
-                print(f"command {cmd.id} ({what}) not applied after {wait:g}s; it stays pending "
-                      f"(see `sessiontree events --db {db} --type FR-EVT-SESS-CONTROL`)")
-                return BAD_OUTCOME
-            time.sleep(_POLL)  # polling the store with a deadline: another process answers
+        rung = doorbell.ring(db, cmd.id, wait)  # the host answers once it is settled
+        if rung is None:
+            print(f"command {cmd.id} ({what}) written; host pid {holder.pid} applies it "
+                  "(it has no doorbell to answer on: see `sessiontree events --db "
+                  f"{db} --type FR-EVT-SESS-CONTROL`)")
+            return OK
+        now = commands.get(store, cmd.id)
+        if now.state != "pending":
+            delay = (now.settled_at or now.created_at) - now.created_at
+            print(f"{now.state}: {what}: {now.outcome} ({delay * 1000:.0f} ms)")
+            return OK if now.state == "applied" else BAD_OUTCOME
+        print(f"command {cmd.id} ({what}) not applied after {wait:g}s; it stays pending "
+              f"(see `sessiontree events --db {db} --type FR-EVT-SESS-CONTROL`)")
+        return BAD_OUTCOME
 
 
 def _wait_of(args: argparse.Namespace) -> float | None:

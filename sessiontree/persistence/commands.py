@@ -11,8 +11,9 @@ nothing.
 How the host hears of a new command is the engine's business, kept behind
 :class:`CommandWatch`: for SQLite, ``PRAGMA data_version`` on the host's own connection
 changes when another connection committed, so every :data:`POLL_INTERVAL` the watch
-asks that (no table is read) and reads the pending commands only when it changed. A
-PostgreSQL engine would ``LISTEN`` instead, behind the same class.
+asks that (no table is read) and reads the pending commands only when it changed; a
+writer that rings the host's doorbell (``persistence.doorbell``) makes it look at once.
+A PostgreSQL engine would ``LISTEN`` instead, behind the same class.
 
 The ``pause`` table holds the sessions an operator paused (``supervision.pause``
 decides what a pause does; this module only reads and writes the rows).
@@ -168,6 +169,8 @@ class CommandWatch:
         self._on_change = on_change
         self._interval = interval
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by stop() and poke()
+        self._poked = False
         self._thread: threading.Thread | None = None
         self._seen: int | None = None
 
@@ -176,8 +179,15 @@ class CommandWatch:
         self._thread = threading.Thread(target=self._run, name="sessiontree-commands", daemon=True)
         self._thread.start()
 
+    def poke(self) -> None:
+        """Look now, and call ``on_change`` whatever the version says (a writer rang:
+        ``persistence.doorbell``)."""
+        self._poked = True
+        self._wake.set()
+
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
@@ -189,9 +199,14 @@ class CommandWatch:
             return None
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
+        while True:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            poked, self._poked = self._poked, False
             version = self._version()
-            if version is None or version == self._seen:
+            if version is None or (version == self._seen and not poked):
                 continue
             self._seen = version
             try:
