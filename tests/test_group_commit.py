@@ -43,7 +43,7 @@ def _until(condition: object) -> None:
 
 @pytest.fixture
 def writer(db_path: Path) -> Iterator[Store]:
-    store = open_store(db_path)
+    store = open_store(db_path, group_commit=True)  # a durable store's default
     store.enable_row_cache()
     yield store
     store.close()

@@ -32,7 +32,7 @@ def _sqlite_path(target: str | Path) -> str:
 
 def open_store(
     target: str | Path, *, clock: Clock | None = None, durable: bool = False,
-    create: bool = True,
+    create: bool = True, group_commit: bool | None = None,
 ) -> Store:
     """Open (and create, migrate-check) the store at a path or URL.
 
@@ -46,7 +46,8 @@ def open_store(
     if not create and path != ":memory:" and not Path(path).exists():
         raise StoreError(f"no store at {path}", path=path)
     before = wal.scan(path) if path != ":memory:" else None  # before SQLite replays it
-    store = Store(sqlite.connect(path, durable=durable), path=path, clock=clock or SystemClock())
+    store = Store(sqlite.connect(path, durable=durable), path=path, clock=clock or SystemClock(),
+                  group_commit=durable if group_commit is None else group_commit)
     if before is not None:
         # Asked before initialize() can write (a write may restart the WAL).
         store.wal_problem = wal.unreplayable(path, before, lambda: _accepted_frames(store))

@@ -54,7 +54,8 @@ Listener = Callable[[CommitSummary], None]
 class Store(StoreReads):
     """Thread-safe access to one store. All writes go through :meth:`transaction`."""
 
-    def __init__(self, db: pw.Database, *, path: str, clock: Clock) -> None:
+    def __init__(self, db: pw.Database, *, path: str, clock: Clock,
+                 group_commit: bool = False) -> None:
         self.db = db
         self.path = path
         self.clock = clock
@@ -67,7 +68,7 @@ class Store(StoreReads):
         self._writing = False  # a transaction is open (on the thread holding the lock)
         self._tx: Tx | None = None  # that transaction
         self._tx_thread: int | None = None  # the thread it is open on
-        self._group = CommitGroup()
+        self._group = CommitGroup(enabled=group_commit)  # see persistence.groupcommit
         self._checkpointer: WalCheckpointer | None = None
         self.wal_problem: str | None = None  # set by open_store (see persistence.wal)
 
