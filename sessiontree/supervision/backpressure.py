@@ -36,6 +36,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from sessiontree._limits import BackpressurePolicy, RateLimit
 from sessiontree._reasons import Reason
@@ -176,6 +177,13 @@ class Backpressure:
         self.run_failures[job_id] = count
         self._prune(p, now)
         return count
+
+    def drain(self, notes: deque[Any], now: float) -> float:
+        """Count each call that returned (``ProviderUsed`` notes, oldest first); ``now``."""
+        while notes:
+            note = notes.popleft()
+            self.succeeded(note.provider, now, note.job_id, note.tokens)
+        return now
 
     def wants_notes(self, now: float, rates: Mapping[str, RateLimit]) -> bool:
         """Could a provider call's success admit a run now? Only while some provider

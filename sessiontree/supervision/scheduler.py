@@ -39,11 +39,11 @@ from sessiontree._states import TERMINAL_STATES, JobState, SessionState
 from sessiontree.actors.context import RuntimeContext
 from sessiontree.actors.conversation import append_input
 from sessiontree.actors.ending import end_session
-from sessiontree.actors.messages import ActorCrashed, JobFinished, ProviderUsed, RunJob
+from sessiontree.actors.messages import ActorCrashed, JobFinished, RunJob
 from sessiontree.actors.session import SessionActor
 from sessiontree.actors.threads import simple_inbox
 from sessiontree.persistence.records import CommitSummary
-from sessiontree.supervision import consent, provider_failures, restart, spawn, turns
+from sessiontree.supervision import budget, consent, provider_failures, restart, spawn, turns
 from sessiontree.supervision.backpressure import Backpressure, decide_admission
 from sessiontree.supervision.groups import AdvanceGroup, GroupRestarts
 from sessiontree.supervision.pause import Pause, Pauses, Resume
@@ -73,7 +73,6 @@ log = logging.getLogger(__name__)
 _TERMINAL = frozenset(s.value for s in TERMINAL_STATES)
 
 
-
 class SchedulerActor(pykka.ThreadingActor):
     use_daemon_thread = True
     _create_actor_inbox = staticmethod(simple_inbox)
@@ -94,6 +93,7 @@ class SchedulerActor(pykka.ThreadingActor):
         self.stops = Stops(self)  # the shutdown protocol (supervision.stopping)
         self.groups = GroupRestarts(self)  # group restarts in order (supervision.groups)
         self.pauses = Pauses(self, Wake())  # operators' holds (supervision.pause)
+        self._want_notes(ctx.clock.now())  # with a rate limit, every success matters
 
     # -- message loop -----------------------------------------------------------------
     def on_receive(self, message: Any) -> Any:
@@ -145,15 +145,15 @@ class SchedulerActor(pykka.ThreadingActor):
 
     def _drain_provider_notes(self) -> None:
         """Count the provider calls that returned (``RuntimeContext.provider_used``)."""
-        notes = self.ctx.provider_notes
-        now = self.ctx.clock.now()
-        while notes:
-            note = notes.popleft()
-            self.pressure.succeeded(note.provider, now, note.job_id, note.tokens)
+        if self.ctx.provider_notes:
+            self._want_notes(self.pressure.drain(self.ctx.provider_notes, self.ctx.clock.now()))
+
+    def _want_notes(self, now: float) -> None:
+        """Whether a success should wake us, after a change to some provider's pressure."""
         self.ctx.provider_notes_wanted = self.pressure.wants_notes(now, self.ctx.limits.rate_limits)
 
     def _handle(self, message: Any) -> Any:
-        self._drain_provider_notes()
+        self._drain_provider_notes()  # a ProviderUsed message only wakes us for this
         if isinstance(message, JobsChanged):
             self._apply(message.summary)
         elif isinstance(message, JobFinished):
@@ -163,8 +163,6 @@ class SchedulerActor(pykka.ThreadingActor):
             if run is not None:
                 self.stops.ended(run, crashed=True)
             self._crashed(message)
-        elif isinstance(message, ProviderUsed):
-            pass  # a wake-up: its note was drained above
         elif isinstance(message, Spawn):
             return spawn.decide(self, message.request)
         elif isinstance(message, Cancel):
@@ -230,6 +228,7 @@ class SchedulerActor(pykka.ThreadingActor):
         if provider_failures.is_provider_error(message):  # back-pressure's, not a crash
             summary = provider_failures.apply_provider_error(
                 self.ctx.store, self.ctx.limits, self.pressure, self.ctx.clock.now(), message)
+            self._want_notes(self.ctx.clock.now())  # cooling down: a success now matters
             if summary is not None:
                 self._apply(summary)
             return
@@ -354,17 +353,8 @@ class SchedulerActor(pykka.ThreadingActor):
             return False  # paused or held: leave the job queued in the store
         if not consent.admit(tx, session, job_id, attempt, self.ctx.providers.get(run.provider)):
             return False  # a cloud provider without the tree's consent: held or failed
-        dimension = session.available().exhausted_dimension(run.reservation)
-        if dimension is not None:
-            tx.event("FR-EVT-SESS-BUDGET-EXCEEDED", session_id, job_id,
-                     {"dimension": dimension,
-                      "budget": session.budget.model_dump(mode="json"),
-                      "spent": session.spent.model_dump(mode="json")})
-            tx.set_job(job_id, JobState.FAILED, reason=Reason.BUDGET_EXCEEDED.value)
-            tx.event("FR-EVT-SESS-SCHED-FAILED", session_id, job_id,
-                     {"attempt": attempt, "reason": Reason.BUDGET_EXCEEDED.value})
-            end_session(tx, session_id, SessionState.FAILED, Reason.BUDGET_EXCEEDED)
-            return False
+        if not budget.admit(tx, session, job_id, attempt, run.reservation):
+            return False  # over budget: the session failed in this commit
         run.shutdown = session.shutdown
         tx.set_job(job_id, JobState.RUNNING, **append_input(tx, row))  # a sent message
         tx.set_state(session_id, SessionState.RUNNING)
