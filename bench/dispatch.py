@@ -1,6 +1,6 @@
 """Dispatch throughput: model_runs/s through the whole path, beside raw SQLite commits/s.
 
-    python bench/dispatch.py [--sessions 200] [--repeat 3] [--against REV]
+    python bench/dispatch.py [--sessions 200] [--repeat 3] [--against REV] [--cold]
 
 Measured in one run, on one machine, so the ratio means something on a noisy box:
 - single-turn: N sessions, one model_run each (queue, actor, provider, reply stored,
@@ -10,7 +10,9 @@ Measured in one run, on one machine, so the ratio means something on a noisy box
 - spawn: roots each spawning children that answer at once; spawned-and-announced
   children per second;
 - raw: single-row SQLite commits per second (WAL, synchronous=NORMAL), same directory.
-Medians over ``--repeat`` runs. ScriptedProvider at zero latency.
+Medians over ``--repeat`` runs. ScriptedProvider at zero latency. Each round runs in a
+fresh interpreter, warms up with a small untimed round, and starts each measure after a
+full garbage collection (see ``measure_once``; ``--cold`` skips both).
 
 ``--against REV`` measures the library as of git revision REV beside this one, with this
 benchmark's code, alternating one round each so the machine's noise hits both alike,
@@ -20,6 +22,7 @@ and prints both columns and their ratio.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sqlite3
@@ -141,22 +144,43 @@ def raw_commits_per_second(directory: Path, count: int = 5000) -> float:
 MEASURES = ("single", "loop", "spawn", "raw")
 
 
-def measure_once(sessions: int) -> dict[str, float]:
+def measure_once(sessions: int, *, cold: bool = False) -> dict[str, float]:
+    """One round: each measure in turn, in this interpreter.
+
+    Unless ``cold``, a small untimed round of each workload runs first and every
+    measure starts after a full collection (``gc.collect``), the collector still on
+    while it runs: a fresh interpreter's first full collection (over every object its
+    imports made, ~20 ms for this package) otherwise lands in whichever window its
+    counters happen to tip over in, and on a 0.2 s window that alone moves a figure by
+    a tenth (``--cold`` measures that way, as this benchmark did up to c57b9ee)."""
     with tempfile.TemporaryDirectory(prefix="sessiontree-bench-") as tmp:
         d = Path(tmp)
-        return {
-            "single": runs_per_second(d, sessions, 1),
-            "loop": runs_per_second(d, sessions, 5),
-            "spawn": children_per_second(d, 10, 20),
-            "raw": raw_commits_per_second(d),
+        if not cold:
+            warm = d / "warm-up"
+            warm.mkdir()
+            runs_per_second(warm, 20, 1)
+            runs_per_second(warm, 20, 5)
+            children_per_second(warm, 2, 5)
+        measures: dict[str, Callable[[], float]] = {
+            "single": lambda: runs_per_second(d, sessions, 1),
+            "loop": lambda: runs_per_second(d, sessions, 5),
+            "spawn": lambda: children_per_second(d, 10, 20),
+            "raw": lambda: raw_commits_per_second(d),
         }
+        out = {}
+        for key, measure in measures.items():
+            if not cold:
+                gc.collect()
+            out[key] = measure()
+        return out
 
 
-def _round_in(root: Path, sessions: int) -> dict[str, float]:
+def _round_in(root: Path, sessions: int, cold: bool) -> dict[str, float]:
     """One round in a fresh interpreter, importing sessiontree from ``root``."""
     env = dict(os.environ, SESSIONTREE_BENCH_ROOT=str(root), PYTHONPATH=str(root))
     out = subprocess.run(
-        [sys.executable, __file__, "--sessions", str(sessions), "--one-round"],
+        [sys.executable, __file__, "--sessions", str(sessions), "--one-round",
+         *(["--cold"] if cold else [])],
         env=env, check=True, capture_output=True, text=True,
     ).stdout
     return dict(json.loads(out.splitlines()[-1]))
@@ -178,10 +202,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--against", metavar="REV", help="also measure git revision REV")
+    parser.add_argument("--cold", action="store_true",
+                        help="no warm-up round and no collection before each measure")
     parser.add_argument("--one-round", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one_round:
-        print(json.dumps(measure_once(args.sessions)))
+        print(json.dumps(measure_once(args.sessions, cold=args.cold)))
         return 0
     ours: dict[str, list[float]] = {k: [] for k in MEASURES}
     theirs: dict[str, list[float]] = {k: [] for k in MEASURES}
@@ -192,10 +218,10 @@ def main(argv: list[str] | None = None) -> int:
                             str(other), args.against], check=True)
         try:
             for _ in range(args.repeat):
-                for key, value in _round_in(ROOT, args.sessions).items():
+                for key, value in _round_in(ROOT, args.sessions, args.cold).items():
                     ours[key].append(value)
                 if args.against:
-                    for key, value in _round_in(other, args.sessions).items():
+                    for key, value in _round_in(other, args.sessions, args.cold).items():
                         theirs[key].append(value)
         finally:
             if args.against:
