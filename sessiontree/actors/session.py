@@ -55,8 +55,9 @@ class SessionActor(pykka.ThreadingActor):
         self.current = message
         try:
             self.ctx.fault("actor.run", session_id=self.session_id, attempt=message.attempt)
-            outcome = ModelTurn(self.ctx, message.job_id, message.attempt, message.session_id,
-                                message.token).run()
+            turn = ModelTurn(self.ctx, message.job_id, message.attempt, message.session_id,
+                             message.token)
+            outcome = turn.run()
         except Cancelled as cancelled:
             if not message.token.cancelled:
                 self._crash(message, cancelled)
@@ -68,7 +69,8 @@ class SessionActor(pykka.ThreadingActor):
             self._crash(message, exc)
             return
         self.current = None
-        if outcome == "completed":  # its own worktree, if any, goes (its branch stays)
+        if outcome == "completed" and (turn.session is None or turn.session.workspace):
+            # its own worktree, if any, goes (its branch stays); none without a workspace
             self.ctx.workspaces.session_completed(message.session_id)
         self._tell_scheduler(JobFinished(message.session_id, message.job_id, message.attempt,
                                          outcome))
