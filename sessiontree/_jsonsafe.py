@@ -31,24 +31,33 @@ _SCALARS = (str, int, float, bool, type(None))
 def json_problem(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
     """What keeps ``value`` from being plain JSON of at most ``max_depth`` levels, as a
     phrase (``'is nested deeper than 200 levels'``), or None if nothing does."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, float) and not math.isfinite(item):
-            return f"holds {item!r}, which JSON cannot represent"
-        if isinstance(item, _SCALARS):
-            continue
-        if depth > max_depth:
-            return f"is nested deeper than {max_depth} levels"
-        if isinstance(item, dict):
-            for key, sub in item.items():
-                if not isinstance(key, str):
-                    return f"has a key that is not a string ({type(key).__name__})"
-                stack.append((sub, depth + 1))
-        elif isinstance(item, list | tuple):
-            stack.extend((sub, depth + 1) for sub in item)
-        else:
-            return f"holds a {type(item).__name__}, which JSON cannot represent"
+    # One level at a time (no recursion, no tuple per item): the exact built-in types
+    # first, as plain JSON holds nothing else; subclasses take the slow checks below.
+    level, depth = [value], 1
+    while level:
+        below: list[Any] = []
+        for item in level:
+            kind = type(item)
+            if kind is str or kind is int or kind is bool or item is None:
+                continue
+            if kind is float or isinstance(item, float):
+                if not math.isfinite(item):
+                    return f"holds {item!r}, which JSON cannot represent"
+                continue
+            if isinstance(item, _SCALARS):
+                continue
+            if depth > max_depth:
+                return f"is nested deeper than {max_depth} levels"
+            if kind is dict or isinstance(item, dict):
+                for key in item:
+                    if type(key) is not str and not isinstance(key, str):
+                        return f"has a key that is not a string ({type(key).__name__})"
+                below.extend(item.values())
+            elif kind is list or kind is tuple or isinstance(item, list | tuple):
+                below.extend(item)
+            else:
+                return f"holds a {kind.__name__}, which JSON cannot represent"
+        level, depth = below, depth + 1
     return None
 
 
