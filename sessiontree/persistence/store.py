@@ -157,7 +157,7 @@ class Store(StoreReads):
         """One atomic write, committed before this returns. Engine errors surface as
         :class:`StoreError`; nothing of a failed transaction is kept. Listeners hear of
         it only after it committed. Transactions of writers that queue for the lock
-        share one engine commit (``persistence.groupcommit``)."""
+        share one engine commit on a durable store (``persistence.groupcommit``)."""
         group = self._group
         group.waiting(+1)
         try:
