@@ -16,7 +16,8 @@ full garbage collection (see ``measure_once``; ``--cold`` skips both).
 
 ``--against REV`` measures the library as of git revision REV beside this one, with this
 benchmark's code, alternating one round each so the machine's noise hits both alike,
-and prints both columns and their ratio.
+and prints both columns and their ratio -- and, with ``--repeat`` 4 or more, the ratio
+of each round's pair: its median, interquartile range and how many rounds fell below 1.
 """
 
 from __future__ import annotations
@@ -235,6 +236,14 @@ def main(argv: list[str] | None = None) -> int:
         for (key, label, mine), (_, _, its) in zip(_rows(med), _rows(old), strict=True):
             ratio = f"{med[key] / old[key]:5.2f}x" if key else ""
             print(f"  {label}: {mine}   {its:>10s}   {ratio}")
+        if args.repeat >= 4:  # round by round: each pair met the same moment's noise
+            print("  paired, round by round (median, interquartile range, rounds below 1):")
+            for key in ("single", "loop", "spawn"):
+                pairs = [a / b for a, b in zip(ours[key], theirs[key], strict=True)]
+                low, _, high = statistics.quantiles(pairs, n=4)
+                below = sum(r < 1 for r in pairs)
+                print(f"    {key:7s} {statistics.median(pairs):5.2f}   {low:.2f}-{high:.2f}   "
+                      f"{below}/{len(pairs)}")
     else:
         for _, label, value in _rows(med):
             print(f"  {label}: {value}")
