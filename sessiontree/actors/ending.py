@@ -101,7 +101,7 @@ def _announce(tx: Tx, ended: Any) -> None:
         "summary_hash": ended.summary_hash,
         "usage": subtree.model_dump(mode="json"),
     })
-    if _auto_shutdown(tx, parent, tx.session(ended.id)):
+    if _auto_shutdown(tx, parent, ended):  # (announced changed, nothing it reads)
         return
     if parent.state == SessionState.WAITING.value:
         awaited = set(tx.latest_checkpoint(parent.id).awaited_children)

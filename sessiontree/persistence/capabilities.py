@@ -58,19 +58,22 @@ def issue(
 ) -> list[CapabilityToken]:
     """Issue one token per ``(capability, derived_from, expires_at)`` to ``session_id``
     and record them in one ``FR-EVT-SESS-CAPABILITY-ISSUED`` event (none: no event)."""
-    root_id = tx.session(session_id).root_id
+    root_id = tx._row(session_id).root_id  # the row: no record built for one field
     # plain SQL: this runs in every spawn's transaction
     tx.tokens_changed = True
     tx.token_sessions.add(session_id)
-    (start,) = tx._exec('SELECT COUNT(*) FROM "capability_token" WHERE "session_id" = ?',
-                        (session_id,)).fetchone()
+    if session_id in tx.created_sessions and session_id not in tx.fresh_tokens:
+        start = 0  # created in this transaction: it holds no token yet
+    else:
+        (start,) = tx._exec('SELECT COUNT(*) FROM "capability_token" WHERE "session_id" = ?',
+                            (session_id,)).fetchone()
     made = []
     for seq, (capability, derived_from, expires_at) in enumerate(grants, start):
         row = dict(id=new_id("tok"), session_id=session_id, root_id=root_id,
                    capability=capability, derived_from=derived_from, expires_at=expires_at,
                    revoked=False, revoked_reason=None, created_at=tx.now)
         tx._insert("capability_token", row | {"seq": seq})
-        made.append(CapabilityToken(**row))  # type: ignore[arg-type]
+        made.append(CapabilityToken(**row))
     if start == 0 or session_id in tx.fresh_tokens:  # these are all its tokens
         tx.fresh_tokens.setdefault(session_id, []).extend(made)
     if made:

@@ -100,6 +100,7 @@ class Tx(JobTx):
         root_id = parent.root_id if parent else sid
         depth = parent.depth + 1 if parent else 0
         task_hash = self.put({"task": task})
+        self.created_sessions.add(sid)
         self._insert("session", dict(
             id=sid,
             parent_id=parent.id if parent else None,

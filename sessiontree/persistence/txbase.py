@@ -115,6 +115,7 @@ class TxBase:
         # (``capabilities.issue``): the writer's cache starts with them.
         self.fresh_tokens: dict[str, list[Any]] = {}
         self._calls: dict[str, tuple[Any, ...]] = {}  # tool-call heads written here
+        self.created_sessions: set[str] = set()  # sessions this transaction created
         # The model_run each session's events of this transaction belong to, and the run
         # whose commit this is (see ``on_job``).
         self._jobs: dict[str, str] = {}
