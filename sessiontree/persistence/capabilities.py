@@ -87,7 +87,13 @@ _BY_SESSION = 'SELECT * FROM "capability_token" WHERE "session_id" = ? ORDER BY 
 
 
 def tokens_of(tx: Tx, session_id: str) -> list[CapabilityToken]:
-    """Every token issued to ``session_id`` (live or not), in issue order."""
+    """Every token issued to ``session_id`` (live or not), in issue order: the writer's
+    cached copy while neither this transaction nor its group changed a token."""
+    cache = tx._cache
+    if cache is not None and not tx.tokens_pending:
+        hit = cache.tokens.get(session_id)
+        if hit is not None and hit[0] == cache.token_key(session_id):
+            return list(hit[1])
     cur = tx._exec(_BY_SESSION, (session_id,))
     names = [d[0] for d in cur.description]
     return [_token(SimpleNamespace(**dict(zip(names, r, strict=True)))) for r in cur.fetchall()]
