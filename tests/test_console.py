@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,34 +67,13 @@ def live_tree(rt: st.Runtime, gates: Gates) -> tuple[str, list[str]]:
     return root, [c.id for c in rt.children(root)]
 
 
-def test_keys_pause_and_resume_the_selected_session_and_the_screen_follows(db_path: Path) -> None:
-    gates = Gates()
-    with st.Runtime.open(db_path, providers=[tree_policy(gates)]) as rt:
-        root, (k0, k1) = live_tree(rt, gates)
-
-        async def scenario() -> None:
-            app = SteeringConsole(str(db_path), refresh=0.05)
-            async with app.run_test(size=(180, 40)) as pilot:
-                await until(pilot, lambda: k1 in app.nodes, "the tree drawn")
-                assert app.tree_w.cursor_node is app.nodes[root]
-                await pilot.press("down")
-                assert app.tree_w.cursor_node is app.nodes[k0]
-                await pilot.press("p")
-                (cmd,) = commands.recent(rt._store)
-                assert (cmd.kind, cmd.target, cmd.by) == ("pause", k0, "console")
-                await until(pilot, lambda: "paused*" in label(app, k0), "k0 marked paused")
-                gates.release("gated 0")
-                await until(pilot, lambda: " paused " in label(app, k0), "k0 paused")
-                assert rt.session(k0).state == "paused"
-                await pilot.press("r")
-                gates.release("gated 1")
-                await until(pilot, lambda: " completed " in label(app, root), "the root completed")
-                assert "kid done" in str(app.detail_w.render())  # k0's detail
-
-        asyncio.run(scenario())
+Steps = Callable[[st.Runtime, SteeringConsole, Pilot[None], Gates, str, list[str]],
+                 Awaitable[None]]
 
 
-def test_cancel_asks_first_and_a_no_writes_nothing(db_path: Path) -> None:
+def drive(db_path: Path, steps: Steps) -> None:
+    """Run ``steps`` against a console attached to a live gated tree, once it is drawn;
+    the gates are released after, whatever happened."""
     gates = Gates()
     with st.Runtime.open(db_path, providers=[tree_policy(gates)]) as rt:
         root, kids = live_tree(rt, gates)
@@ -103,43 +82,63 @@ def test_cancel_asks_first_and_a_no_writes_nothing(db_path: Path) -> None:
             app = SteeringConsole(str(db_path), refresh=0.05)
             async with app.run_test(size=(180, 40)) as pilot:
                 await until(pilot, lambda: kids[1] in app.nodes, "the tree drawn")
-                await pilot.press("c")
-                assert isinstance(app.screen, Confirm)
-                await pilot.press("n")
-                assert not isinstance(app.screen, Confirm) and commands.recent(rt._store) == []
-                await pilot.press("c", "y")
-                (cmd,) = commands.recent(rt._store)
-                assert (cmd.kind, cmd.target, cmd.subtree) == ("cancel", root, True)
-                await until(pilot, lambda: all(" cancelled " in label(app, s)
-                                               for s in (root, *kids)), "the tree cancelled")
-                await pilot.press("p")  # an ended session: refused here, nothing written
-                assert len(commands.recent(rt._store)) == 1
-                assert "has ended (cancelled)" in str(app.events_w.render())
+                await steps(rt, app, pilot, gates, root, kids)
 
         try:
             asyncio.run(scenario())
         finally:
             gates.release("gated 0")
             gates.release("gated 1")
+
+
+def test_keys_pause_and_resume_the_selected_session_and_the_screen_follows(db_path: Path) -> None:
+    async def steps(rt: st.Runtime, app: SteeringConsole, pilot: Pilot[None], gates: Gates,
+                    root: str, kids: list[str]) -> None:
+        k0 = kids[0]
+        assert app.tree_w.cursor_node is app.nodes[root]
+        await pilot.press("down")
+        assert app.tree_w.cursor_node is app.nodes[k0]
+        await pilot.press("p")
+        (cmd,) = commands.recent(rt._store)
+        assert (cmd.kind, cmd.target, cmd.by) == ("pause", k0, "console")
+        await until(pilot, lambda: "paused*" in label(app, k0), "k0 marked paused")
+        gates.release("gated 0")
+        await until(pilot, lambda: " paused " in label(app, k0), "k0 paused")
+        assert rt.session(k0).state == "paused"
+        await pilot.press("r")
+        gates.release("gated 1")
+        await until(pilot, lambda: " completed " in label(app, root), "the root completed")
+        assert "kid done" in str(app.detail_w.render())  # k0's detail
+
+    drive(db_path, steps)
+
+
+def test_cancel_asks_first_and_a_no_writes_nothing(db_path: Path) -> None:
+    async def steps(rt: st.Runtime, app: SteeringConsole, pilot: Pilot[None], gates: Gates,
+                    root: str, kids: list[str]) -> None:
+        await pilot.press("c")
+        assert isinstance(app.screen, Confirm)
+        await pilot.press("n")
+        assert not isinstance(app.screen, Confirm) and commands.recent(rt._store) == []
+        await pilot.press("c", "y")
+        (cmd,) = commands.recent(rt._store)
+        assert (cmd.kind, cmd.target, cmd.subtree) == ("cancel", root, True)
+        await until(pilot, lambda: all(" cancelled " in label(app, s)
+                                       for s in (root, *kids)), "the tree cancelled")
+        await pilot.press("p")  # an ended session: refused here, nothing written
+        assert len(commands.recent(rt._store)) == 1
+        assert "has ended (cancelled)" in str(app.events_w.render())
+
+    drive(db_path, steps)
 
 
 def test_search_moves_the_selection_to_a_session_by_id(db_path: Path) -> None:
-    gates = Gates()
-    with st.Runtime.open(db_path, providers=[tree_policy(gates)]) as rt:
-        _, kids = live_tree(rt, gates)
+    async def steps(rt: st.Runtime, app: SteeringConsole, pilot: Pilot[None], gates: Gates,
+                    root: str, kids: list[str]) -> None:
+        await pilot.press("slash", *kids[1][-6:], "enter")
+        assert app.tree_w.cursor_node is app.nodes[kids[1]]
 
-        async def scenario() -> None:
-            app = SteeringConsole(str(db_path), refresh=0.05)
-            async with app.run_test(size=(180, 40)) as pilot:
-                await until(pilot, lambda: kids[1] in app.nodes, "the tree drawn")
-                await pilot.press("slash", *kids[1][-6:], "enter")
-                assert app.tree_w.cursor_node is app.nodes[kids[1]]
-
-        try:
-            asyncio.run(scenario())
-        finally:
-            gates.release("gated 0")
-            gates.release("gated 1")
+    drive(db_path, steps)
 
 
 def test_without_a_terminal_the_console_prints_one_snapshot(db_path: Path) -> None:

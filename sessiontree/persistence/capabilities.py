@@ -22,6 +22,7 @@ from sessiontree._errors import InvalidInput
 from sessiontree._ids import new_id
 
 if TYPE_CHECKING:
+    from sessiontree.persistence.rowcache import RowCache
     from sessiontree.persistence.store import Store
     from sessiontree.persistence.tx import Tx
 
@@ -89,11 +90,10 @@ _BY_SESSION = 'SELECT * FROM "capability_token" WHERE "session_id" = ? ORDER BY 
 def tokens_of(tx: Tx, session_id: str) -> list[CapabilityToken]:
     """Every token issued to ``session_id`` (live or not), in issue order: the writer's
     cached copy while neither this transaction nor its group changed a token."""
-    cache = tx._cache
-    if cache is not None and not tx.tokens_pending:
-        hit = cache.tokens.get(session_id)
-        if hit is not None and hit[0] == cache.token_key(session_id):
-            return list(hit[1])
+    if tx._cache is not None and not tx.tokens_pending:
+        held = _cached(tx._cache, session_id, tx._cache.token_key(session_id))
+        if held is not None:
+            return held
     cur = tx._exec(_BY_SESSION, (session_id,))
     names = [d[0] for d in cur.description]
     return [_token(SimpleNamespace(**dict(zip(names, r, strict=True)))) for r in cur.fetchall()]
@@ -101,6 +101,12 @@ def tokens_of(tx: Tx, session_id: str) -> list[CapabilityToken]:
 
 _TOKEN_CACHE_SIZE = 8192
 """Sessions whose tokens the store's writer keeps at once (then it starts again empty)."""
+
+
+def _cached(cache: RowCache, session_id: str, key: object) -> list[CapabilityToken] | None:
+    """A copy of the session's cached tokens if they are of generation ``key``."""
+    hit = cache.tokens.get(session_id)
+    return list(hit[1]) if hit is not None and hit[0] == key else None
 
 
 def _session_tokens(store: Store, session_id: str) -> list[CapabilityToken]:
@@ -114,9 +120,9 @@ def _session_tokens(store: Store, session_id: str) -> list[CapabilityToken]:
     if cache is None:
         return [_token(r) for r in store._rows(_BY_SESSION, (session_id,))]
     key = cache.token_key(session_id)  # read first: a change meanwhile only refetches
-    hit = cache.tokens.get(session_id)
-    if hit is not None and hit[0] == key:
-        return list(hit[1])
+    cached = _cached(cache, session_id, key)
+    if cached is not None:
+        return cached
     held = [_token(r) for r in store._rows(_BY_SESSION, (session_id,))]
     if len(cache.tokens) >= _TOKEN_CACHE_SIZE:
         cache.tokens.clear()

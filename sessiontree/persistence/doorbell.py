@@ -60,13 +60,8 @@ def ring(store_path: str, command_id: str, timeout: float) -> bool | None:
         except OSError:  # no socket, or nobody listening on it
             return None
         sock.settimeout(timeout)
-        answer = b""
         try:
-            while not answer.endswith(b"\n"):
-                chunk = sock.recv(64)
-                if not chunk:
-                    break
-                answer += chunk
+            answer = _line(sock, len(SETTLED))
         except TimeoutError:
             return False
         except OSError:
@@ -74,6 +69,18 @@ def ring(store_path: str, command_id: str, timeout: float) -> bool | None:
         return answer == SETTLED if answer else None  # closed unanswered: the host left
     finally:
         sock.close()
+
+
+def _line(sock: socket.socket, limit: int) -> bytes:
+    """Bytes up to and including a newline, or what came before the peer closed or
+    ``limit`` bytes passed (then with no newline at the end)."""
+    data = b""
+    while not data.endswith(b"\n") and len(data) <= limit:
+        chunk = sock.recv(max(64, limit))
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 class Doorbell:
@@ -152,13 +159,8 @@ class Doorbell:
 
     def _take(self, conn: socket.socket) -> None:
         conn.settimeout(_READ_TIMEOUT)
-        line = b""
         try:
-            while not line.endswith(b"\n") and len(line) <= _MAX_ID:
-                chunk = conn.recv(_MAX_ID)
-                if not chunk:
-                    break
-                line += chunk
+            line = _line(conn, _MAX_ID)
         except OSError:
             conn.close()
             return

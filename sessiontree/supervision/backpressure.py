@@ -178,12 +178,11 @@ class Backpressure:
         self._prune(p, now)
         return count
 
-    def drain(self, notes: deque[Any], now: float) -> float:
-        """Count each call that returned (``ProviderUsed`` notes, oldest first); ``now``."""
+    def drain(self, notes: deque[Any], now: float) -> None:
+        """Count each call that returned (``ProviderUsed`` notes, oldest first)."""
         while notes:
             note = notes.popleft()
             self.succeeded(note.provider, now, note.job_id, note.tokens)
-        return now
 
     def wants_notes(self, now: float, rates: Mapping[str, RateLimit]) -> bool:
         """Could a provider call's success admit a run now? Only while some provider

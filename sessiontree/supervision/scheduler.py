@@ -146,7 +146,9 @@ class SchedulerActor(pykka.ThreadingActor):
     def _drain_provider_notes(self) -> None:
         """Count the provider calls that returned (``RuntimeContext.provider_used``)."""
         if self.ctx.provider_notes:
-            self._want_notes(self.pressure.drain(self.ctx.provider_notes, self.ctx.clock.now()))
+            now = self.ctx.clock.now()
+            self.pressure.drain(self.ctx.provider_notes, now)
+            self._want_notes(now)
 
     def _want_notes(self, now: float) -> None:
         """Whether a success should wake us, after a change to some provider's pressure."""
