@@ -17,16 +17,20 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st_
 from recorder_scenarios import SCENARIOS, WAIT
 
 import sessiontree as st
 from sessiontree.console import demo as demo_module
 from sessiontree.console.cli import main
 from sessiontree.persistence.events import EVENT_SCHEMAS, NOT_YET_EMITTED, validate_payload
+from sessiontree.persistence.storereads import StoreReads
 
 
 @pytest.fixture(scope="module")
@@ -204,6 +208,31 @@ def test_events_by_root_time_range_type_and_limit_combine(
             rt.events(since="yesterday")  # type: ignore[arg-type]
         with pytest.raises(st.InvalidInput):
             rt.events(job_id=7)  # type: ignore[arg-type]
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=st_.lists(st_.tuples(st_.integers(0, 3), st_.booleans()), min_size=0, max_size=40),
+       at=st_.integers(-1, 130))
+def test_a_time_bound_is_found_on_the_primary_key_even_across_removed_events(
+    steps: list[tuple[int, bool]], at: int,
+) -> None:
+    """``_first_id_at``: the least id from which on every event is at or after ``at``,
+    by binary search over ids that grow with time and have holes (compaction)."""
+    con = sqlite3.connect(":memory:")
+    con.execute('CREATE TABLE "event" ("id" INTEGER PRIMARY KEY, "ts" REAL)')
+    ts, kept = 0, []
+    for rowid, (advance, removed) in enumerate(steps, start=1):
+        ts += advance
+        if not removed:
+            con.execute('INSERT INTO "event" VALUES (?, ?)', (rowid, float(ts)))
+            kept.append((rowid, ts))
+    bound = StoreReads._first_id_at(con, float(at))
+    after = [rowid for rowid, t in kept if t >= at]
+    if not after:
+        assert bound is None
+    else:
+        assert bound is not None
+        assert [rowid for rowid, _ in kept if rowid >= bound] == after
 
 
 def test_events_follow_prints_a_live_tree_and_stops_when_it_ends(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""A store written by the previous schema (version 1) opens and gains the new columns."""
+"""A store written by an older schema opens and gains what is new (and loses what is retired)."""
 
 from __future__ import annotations
 
@@ -49,3 +49,29 @@ def test_a_version_1_store_is_upgraded_and_its_sessions_read_with_the_defaults(
     columns = {r[1] for r in con.execute("PRAGMA table_info(session)")}
     con.close()
     assert set(NEW_SESSION_COLUMNS) <= columns
+
+
+def test_a_version_3_store_loses_the_event_id_index_and_its_time_ranges_still_answer(
+    db_path: Path,
+) -> None:
+    provider = st.ScriptedProvider(lambda t: "done")
+    with st.Runtime.open(db_path, providers=[provider]) as rt:
+        rt.wait(rt.create_session("before the upgrade"), timeout=10)
+    con = sqlite3.connect(db_path)  # as version 3 wrote it: a unique index on event_id
+    con.execute('CREATE UNIQUE INDEX "eventrow_event_id" ON "event" ("event_id")')
+    con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+
+    with st.Runtime.open(db_path, providers=[provider]) as rt:
+        rt.wait(rt.create_session("after the upgrade"), timeout=10)
+        everything = rt.events()
+        middle = everything[len(everything) // 2].ts
+        assert rt.events(since=middle) == [e for e in everything if e.ts >= middle]
+        assert rt.events(until=middle) == [e for e in everything if e.ts < middle]
+
+    con = sqlite3.connect(db_path)
+    indexes = {r[1] for r in con.execute("PRAGMA index_list(event)")}
+    version = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    con.close()
+    assert "eventrow_event_id" not in indexes and version == (str(SCHEMA_VERSION),)

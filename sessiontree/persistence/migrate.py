@@ -7,6 +7,8 @@ them) and new columns, each added with its default by :func:`add_missing_columns
   ``significant``, ``auto_shutdown``, ``child_max_restarts``, ``child_period``,
   ``child_restart_log``, ``keep_open``); jobs gained ``input_hash`` and ``input_seq``.
 - version 3: the control tables ``command`` and ``pause`` (``persistence.commands``).
+- version 4: the event table's unique index on ``event_id`` is dropped (a time range is
+  found on the primary key now: ``StoreReads._ids_at``); see :data:`RETIRED_INDEXES`.
 """
 
 from __future__ import annotations
@@ -46,3 +48,18 @@ def add_missing_columns(db: Any, models: Models) -> list[str]:
             db.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN {ddl}')
             added.append(f"{table}.{field.column_name}")
     return added
+
+
+# Indexes an older schema made that nothing reads any more: each only cost its pages
+# every commit.
+RETIRED_INDEXES = (("event", "eventrow_event_id"),)
+
+
+def drop_retired_indexes(db: Any) -> list[str]:
+    """Drop every index of :data:`RETIRED_INDEXES` (table, index) the store has; return their names.
+    Runs inside the caller's transaction."""
+    dropped = [name for table, name in RETIRED_INDEXES
+               if name in {index.name for index in db.get_indexes(table)}]
+    for name in dropped:
+        db.execute_sql(f'DROP INDEX "{name}"')
+    return dropped

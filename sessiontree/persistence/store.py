@@ -43,7 +43,7 @@ from sessiontree.persistence.tx import Tx
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Bumped on every schema change; a store with a higher one is refused, a lower one is
 upgraded at open (``persistence.migrate``)."""
 
@@ -89,6 +89,7 @@ class Store(StoreReads):
                         raise CorruptStore(f"bad schema_version {row.value!r} in {self.path}") from None
                     if version < SCHEMA_VERSION:  # additive upgrades (persistence.migrate)
                         added = migrate.add_missing_columns(self.db, self.m)
+                        added += [f"-{n}" for n in migrate.drop_retired_indexes(self.db)]
                         self.m.meta.update(value=str(SCHEMA_VERSION)).where(
                             self.m.meta.key == "schema_version").execute()
                         log.info("store %s upgraded to schema %d: %s", self.path,
@@ -159,6 +160,9 @@ class Store(StoreReads):
         it only after it committed. Transactions of writers that queue for the lock
         share one engine commit on a durable store (``persistence.groupcommit``)."""
         group = self._group
+        if not group.enabled:
+            yield from self._lone_transaction()
+            return
         group.waiting(+1)
         try:
             self._lock.acquire()
@@ -207,6 +211,44 @@ class Store(StoreReads):
             for listener in list(self._listeners):
                 try:
                     listener(member.tx.summary)
+                except Exception:
+                    log.exception("store listener failed")
+
+    def _lone_transaction(self) -> Iterator[Tx]:
+        """:meth:`transaction` on a store that does not group commits: each commits on
+        its own, under the lock, with nothing to join or wait for."""
+        with self._lock:
+            if self._closed:
+                raise StoreError("store is closed", path=self.path)
+            if self._writing:
+                raise StoreError("a transaction is already open on this thread", path=self.path)
+            tx = Tx(self.m, self.clock.now(), self.row_cache)
+            conn = self.db.connection()  # type: ignore[no-untyped-call]
+            self._writing = True
+            self._tx, self._tx_thread = tx, threading.get_ident()
+            try:
+                try:
+                    engine.begin(conn)
+                    yield tx
+                    tx.flush()
+                    if self.fault_hook is not None:
+                        self.fault_hook("store.commit")
+                    engine.commit(conn)
+                except BaseException:
+                    engine.rollback(conn)
+                    raise
+            except engine.ERRORS as exc:
+                raise StoreError(f"store write failed: {exc}", path=self.path) from exc
+            finally:
+                self._writing = False
+                self._tx = self._tx_thread = None
+            self._group.commits += 1
+            self._group.transactions += 1
+            tx.publish()
+        if tx.summary:
+            for listener in list(self._listeners):
+                try:
+                    listener(tx.summary)
                 except Exception:
                     log.exception("store listener failed")
 

@@ -25,7 +25,6 @@ from sessiontree.persistence.records import (
     SessionRecord,
     ToolCallRecord,
 )
-from sessiontree.persistence.txbase import event_id_bound
 
 
 class StoreReads:
@@ -129,20 +128,35 @@ class StoreReads:
         except ValueError as exc:
             raise CorruptStore("an event payload is not JSON", path=self.path) from exc
 
-    @staticmethod
-    def _ids_at(conn: Any, since: float | None, until: float | None) -> tuple[int, int] | None:
-        """A time range as a range of ids: the first event at or after each bound, one
-        seek of the event_id index each (event ids and ids both grow with store time).
+    @classmethod
+    def _ids_at(cls, conn: Any, since: float | None, until: float | None) -> tuple[int, int] | None:
+        """A time range as a range of ids: the first event at or after each bound (ids
+        grow with store time: a transaction takes its time under the store's lock).
         ``until`` gets a second's slack: older stores took the ms a little later."""
         if since is None and until is None:
             return None
-        seek = 'SELECT "id" FROM "event" WHERE "event_id" >= ? ORDER BY "event_id" LIMIT 1'
         end = 2**63 - 1
-        bounds = []
-        for at, default in ((since, 0), (until if until is None else until + 1.0, end)):
-            found = None if at is None else conn.execute(seek, (event_id_bound(at),)).fetchone()
-            bounds.append(found[0] if found else (default if at is None else end))
-        return bounds[0], bounds[1]
+        lo = 0 if since is None else cls._first_id_at(conn, since)
+        hi = end if until is None else cls._first_id_at(conn, until + 1.0)
+        return (end if lo is None else lo), (end if hi is None else hi)
+
+    @staticmethod
+    def _first_id_at(conn: Any, at: float) -> int | None:
+        """The least id from which on every event is at or after store time ``at`` (None:
+        no event is): a binary search of the primary key, one seek a probe. There is no
+        index on time: that would be one more B-tree to write every commit."""
+        lo, top = conn.execute('SELECT MIN("id"), MAX("id") FROM "event"').fetchone()
+        if lo is None:
+            return None
+        probe = 'SELECT "id", "ts" FROM "event" WHERE "id" >= ? ORDER BY "id" LIMIT 1'
+        hi = top + 1  # the answer's id is in [lo, hi); hi itself: none
+        while lo < hi:
+            found, ts = conn.execute(probe, ((lo + hi) // 2,)).fetchone()
+            if ts >= at:
+                hi = (lo + hi) // 2  # no id between the probe and ``found`` exists
+            else:
+                lo = found + 1
+        return None if lo > top else lo
 
     @classmethod
     def _job_window(cls, conn: Any, job_id: str) -> tuple[str, str, int, int] | None:
@@ -168,7 +182,7 @@ class StoreReads:
         model_session_id; a tree's through its sessions (``session.root_id``); a job's
         (``job``: :meth:`_job_window`) on its session's, or-ed with the ids of its
         lifetime (a run also writes its children's and its parent's events, always while
-        it runs); a time range is the range of ids ``ids`` (found on ``event_id``:
+        it runs); a time range is the range of ids ``ids`` (found by
         :meth:`_ids_at`), checked on ``ts`` exactly; a type prefix is a range of names
         within the rest."""
         # one range on the primary key (two would leave the planner the looser one)

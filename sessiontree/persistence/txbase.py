@@ -37,9 +37,8 @@ _event_seq = itertools.count()
 
 
 def event_id(now: float) -> str:
-    """An event id that sorts by creation: the store-time ms (``ts``), then this
-    process's counter. The unique index on it appends instead of touching a random page
-    each event, and a time range of events is a range of it (:func:`event_id_bound`)."""
+    """An event id, unique and sorting by creation: the store-time ms (``ts``), then
+    this process's random prefix and counter."""
     return _event_id(event_id_bound(now))
 
 
