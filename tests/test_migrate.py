@@ -51,14 +51,15 @@ def test_a_version_1_store_is_upgraded_and_its_sessions_read_with_the_defaults(
     assert set(NEW_SESSION_COLUMNS) <= columns
 
 
-def test_a_version_3_store_loses_the_event_id_index_and_its_time_ranges_still_answer(
+def test_a_version_3_store_loses_its_retired_indexes_and_its_queries_still_answer(
     db_path: Path,
 ) -> None:
     provider = st.ScriptedProvider(lambda t: "done")
     with st.Runtime.open(db_path, providers=[provider]) as rt:
         rt.wait(rt.create_session("before the upgrade"), timeout=10)
-    con = sqlite3.connect(db_path)  # as version 3 wrote it: a unique index on event_id
+    con = sqlite3.connect(db_path)  # as version 3 wrote it: two more indexes
     con.execute('CREATE UNIQUE INDEX "eventrow_event_id" ON "event" ("event_id")')
+    con.execute('CREATE INDEX "sessionrow_state" ON "session" ("state")')
     con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     con.commit()
     con.close()
@@ -69,9 +70,10 @@ def test_a_version_3_store_loses_the_event_id_index_and_its_time_ranges_still_an
         middle = everything[len(everything) // 2].ts
         assert rt.events(since=middle) == [e for e in everything if e.ts >= middle]
         assert rt.events(until=middle) == [e for e in everything if e.ts < middle]
+        assert len(rt.sessions(states=["completed"])) == 2
 
     con = sqlite3.connect(db_path)
-    indexes = {r[1] for r in con.execute("PRAGMA index_list(event)")}
+    indexes = {r[1] for t in ("event", "session") for r in con.execute(f"PRAGMA index_list({t})")}
     version = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     con.close()
-    assert "eventrow_event_id" not in indexes and version == (str(SCHEMA_VERSION),)
+    assert not {"eventrow_event_id", "sessionrow_state"} & indexes and version == (str(SCHEMA_VERSION),)

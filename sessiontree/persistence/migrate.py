@@ -7,8 +7,10 @@ them) and new columns, each added with its default by :func:`add_missing_columns
   ``significant``, ``auto_shutdown``, ``child_max_restarts``, ``child_period``,
   ``child_restart_log``, ``keep_open``); jobs gained ``input_hash`` and ``input_seq``.
 - version 3: the control tables ``command`` and ``pause`` (``persistence.commands``).
-- version 4: the event table's unique index on ``event_id`` is dropped (a time range is
-  found on the primary key now: ``StoreReads._ids_at``); see :data:`RETIRED_INDEXES`.
+- version 4: two indexes are dropped (:data:`RETIRED_INDEXES`): the event table's
+  unique one on ``event_id`` (a time range is found on the primary key now:
+  ``StoreReads._ids_at``) and the session table's on ``state`` (a tree's sessions in a
+  state are found through ``root_id``).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def add_missing_columns(db: Any, models: Models) -> list[str]:
 
 # Indexes an older schema made that nothing reads any more: each only cost its pages
 # every commit.
-RETIRED_INDEXES = (("event", "eventrow_event_id"),)
+RETIRED_INDEXES = (("event", "eventrow_event_id"), ("session", "sessionrow_state"))
 
 
 def drop_retired_indexes(db: Any) -> list[str]:

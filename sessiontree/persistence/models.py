@@ -23,7 +23,9 @@ class SessionRow(_Base):
     depth = pw.IntegerField()
     spawn_index = pw.IntegerField(default=0)
     role = pw.CharField()
-    state = pw.CharField(index=True)
+    # no index: it cost 3% of a model_run (two index pages a state change); a tree's
+    # sessions by state are found through root_id, all of them by a scan (at open)
+    state = pw.CharField()
     state_reason = pw.CharField(null=True)
     provider = pw.CharField()
     model = pw.CharField()

@@ -62,11 +62,15 @@ class QueryTx(JournalTx):
         found = self._exec('SELECT "id" FROM "session" WHERE "spawn_key" = ?', (spawn_key,)).fetchone()
         return None if found is None else self.session(found[0])
 
-    def sessions_in(self, states: tuple[SessionState, ...]) -> list[SessionRecord]:
-        """Every session in one of ``states``, oldest first."""
+    def sessions_in(
+        self, states: tuple[SessionState, ...], root_id: str | None = None,
+    ) -> list[SessionRecord]:
+        """Every session in one of ``states`` (of one tree, if given), oldest first:
+        state has no index, so without ``root_id`` this reads every session."""
         marks = ", ".join("?" * len(states))
-        cur = self._exec(f'SELECT "id" FROM "session" WHERE "state" IN ({marks}) '
-                         'ORDER BY "created_at", "id"', tuple(str(s) for s in states))
+        tree, params = ("", ()) if root_id is None else (' AND "root_id" = ?', (root_id,))
+        cur = self._exec(f'SELECT "id" FROM "session" WHERE "state" IN ({marks}){tree} '
+                         'ORDER BY "created_at", "id"', (*(str(s) for s in states), *params))
         return [self.session(r[0]) for r in cur.fetchall()]
 
     def live_children(self, session_id: str) -> list[str]:

@@ -72,8 +72,8 @@ def _check(provider: str) -> str:
 
 
 def _waiting(tx: Tx, root_id: str, provider: str) -> list[SessionRecord]:
-    return [s for s in tx.sessions_in((SessionState.AWAITING_CONSENT,))
-            if s.root_id == root_id and s.provider == provider]
+    return [s for s in tx.sessions_in((SessionState.AWAITING_CONSENT,), root_id)
+            if s.provider == provider]
 
 
 def grant(tx: Tx, root_id: str, provider: str, by: str) -> list[str]:
