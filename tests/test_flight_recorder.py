@@ -235,6 +235,21 @@ def test_a_time_bound_is_found_on_the_primary_key_even_across_removed_events(
         assert [rowid for rowid, _ in kept if rowid >= bound] == after
 
 
+def test_finding_a_time_bound_never_scans_the_event_table() -> None:
+    """Each statement of the search seeks the primary key (a MIN and a MAX in one
+    SELECT would have read every event)."""
+    con = sqlite3.connect(":memory:")
+    con.execute('CREATE TABLE "event" ("id" INTEGER PRIMARY KEY, "ts" REAL)')
+    con.executemany('INSERT INTO "event" VALUES (?, ?)', [(i, float(i)) for i in range(1, 500)])
+    seen: list[str] = []
+    con.set_trace_callback(seen.append)
+    assert StoreReads._first_id_at(con, 250.0) == 250
+    con.set_trace_callback(None)
+    plans = [row[3] for sql in set(seen)
+             for row in con.execute("EXPLAIN QUERY PLAN " + sql.replace("?", "0"))]
+    assert plans and "SCAN event" not in plans, plans
+
+
 def test_events_follow_prints_a_live_tree_and_stops_when_it_ends(tmp_path: Path) -> None:
     import subprocess
     import sys

@@ -145,7 +145,9 @@ class StoreReads:
         """The least id from which on every event is at or after store time ``at`` (None:
         no event is): a binary search of the primary key, one seek a probe. There is no
         index on time: that would be one more B-tree to write every commit."""
-        lo, top = conn.execute('SELECT MIN("id"), MAX("id") FROM "event"').fetchone()
+        # two subqueries: SQLite seeks a lone MIN or MAX, but scans for both at once
+        lo, top = conn.execute('SELECT (SELECT MIN("id") FROM "event"), '
+                               '(SELECT MAX("id") FROM "event")').fetchone()
         if lo is None:
             return None
         probe = 'SELECT "id", "ts" FROM "event" WHERE "id" >= ? ORDER BY "id" LIMIT 1'
