@@ -112,6 +112,15 @@ def last_seq(rt: st.Runtime, root: str) -> int:
     return rt.events(root_id=root)[-1].seq
 
 
+def root_turns_dispatched(rt: st.Runtime, root: str, seen: Commits, turns: int = 2) -> None:
+    """Wait until the root's first ``turns`` runs were dispatched. Its second (the
+    ``wait_for_children`` turn) is queued by the root's own commit after its spawns,
+    which may land after its children have started, crashed and had their group
+    restart begin: a count of dispatches that includes it must wait for it."""
+    seen.until(lambda: len(rt.events(session_id=root,
+                                     type_prefix="FR-EVT-SESS-SCHED-DISPATCHED")) >= turns)
+
+
 # -- group order ---------------------------------------------------------------------------
 def test_one_for_all_stops_in_reverse_start_order_then_starts_in_start_order(
     db_path: Path,
@@ -124,6 +133,7 @@ def test_one_for_all_stops_in_reverse_start_order_then_starts_in_start_order(
         root = rt.create_session("r", capabilities=["session.spawn"], child_strategy="one_for_all")
         ids = kids(rt, root, 3, seen)
         seen.until(lambda: len(events(rt, root, "FR-EVT-SESS-STOPPED")) == 2)
+        root_turns_dispatched(rt, root, seen)
         rt.stats()  # a barrier: the group has armed its start
         before = last_seq(rt, root)
         clock.advance(0.49)
@@ -209,6 +219,7 @@ def test_no_member_starts_until_a_sibling_ignoring_cancel_is_abandoned_at_its_sh
         ids = kids(rt, root, 2, seen)
         try:
             seen.until(lambda: events(rt, root, "FR-EVT-SESS-GROUP-RESTART"))
+            root_turns_dispatched(rt, root, seen)
             rt.stats()
             before = last_seq(rt, root)
             clock.advance(0.5)  # a's back-off has passed, but b has not stopped
