@@ -145,8 +145,10 @@ def test_demo_events_name_a_token_or_a_reason_for_every_tool_call_and_one_droppe
             assert e["payload"]["reason"]
         elif e["payload"]["tool"] == "wait_for_children":  # allowed: the root has children
             assert e["payload"]["capability"] is None
+            assert e["payload"]["condition"] == "has_children"
         else:
             assert e["payload"]["token_ids"] and e["payload"]["capability"]
+            assert e["payload"]["condition"] is None
     accepted = [e["payload"] for e in events if e["type"] == "FR-EVT-SESS-SPAWN-ACCEPTED"]
     assert [a["dropped"] for a in accepted] == [[demo_module.WEB], [], []]
     first = next(c for c in root["children"] if c["id"] == accepted[0]["child_id"])

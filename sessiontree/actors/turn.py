@@ -282,6 +282,7 @@ class ModelTurn:
             "idempotency_key": rec.idempotency_key, "attempt": call.intent_attempt,
             "capability": permit.capability if permit else None,
             "token_ids": list(permit.token_ids) if permit else [],
+            "condition": permit.condition if permit else None,
         })
 
     def _early_intent(self, tx: Tx, call: PendingCall) -> None:

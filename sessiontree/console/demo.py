@@ -8,7 +8,8 @@ summary. The root waits for all of them, then answers with their summaries. The 
 researcher asks for a capability the root lacks (``net.http:api.example.com``): it is
 spawned without it, and ``sessiontree events --type FR-EVT-SESS-SPAWN-ACCEPTED`` shows
 it dropped. Every tool call has a ``FR-EVT-SESS-TOOL-INTENT`` event naming the tokens
-that allowed it, or a ``FR-EVT-SESS-TOOL-DENIED`` one naming the reason.
+that allowed it (``wait_for_children``'s names its condition, ``has_children``), or a
+``FR-EVT-SESS-TOOL-DENIED`` one naming the reason.
 
 Run it::
 

@@ -98,7 +98,8 @@ class SessBudgetExceeded(_Payload):
 
 class SessToolIntent(_Payload):
     """A tool is called: the journal's intent, committed before the tool runs, naming
-    the capability the gate required and the tokens that allowed it."""
+    the capability the gate required and the tokens that allowed it (or, for a built-in
+    that needs no token, the condition that did)."""
 
     call_id: str
     tool: str
@@ -107,6 +108,7 @@ class SessToolIntent(_Payload):
     attempt: int
     capability: str | None = None  # what the gate required (None: a built-in's condition)
     token_ids: list[str] = []  # the tokens that allowed the call
+    condition: str | None = None  # or the condition that did ("has_children")
 
 
 class SessToolDenied(_Payload):

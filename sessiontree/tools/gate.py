@@ -49,6 +49,7 @@ from sessiontree.tools import scopes, tokens
 from sessiontree.tools.registry import Tool, ToolContext, ToolRegistry
 
 WAIT_TOOL = "wait_for_children"
+HAS_CHILDREN = "has_children"  # the condition that allows WAIT_TOOL (no token needed)
 _KEY = object()  # only this module can make a Permit
 
 
@@ -65,16 +66,17 @@ _OFFERS_KEPT = 1024  # sets of grants whose offered tools the gate keeps at once
 class Permit:
     """The one handle that runs an allowed call (made only by :meth:`ToolGate.decide`)."""
 
-    __slots__ = ("args", "capability", "token_ids", "tool")
+    __slots__ = ("args", "capability", "condition", "token_ids", "tool")
 
     def __init__(self, key: object, tool: Tool, args: BaseModel, capability: str | None,
-                 token_ids: tuple[str, ...]) -> None:
+                 token_ids: tuple[str, ...], condition: str | None = None) -> None:
         if key is not _KEY:
             raise InvalidInput("a Permit is made by the Tool Gate only")
         self.tool = tool
         self.args = args
         self.capability = capability
         self.token_ids = token_ids
+        self.condition = condition  # what allowed a built-in that needs no token
 
     def run(self, ctx: ToolContext) -> Any:
         """Run the tool with the validated arguments."""
@@ -205,7 +207,9 @@ class _Judge:
                 if denied is not None:
                     return denied
         token_ids = tuple(dict.fromkeys(used))
-        return GateDecision(True, t, Permit(_KEY, t, args, needed, token_ids), capability=needed)
+        condition = HAS_CHILDREN if needed is None else None
+        return GateDecision(True, t, Permit(_KEY, t, args, needed, token_ids, condition),
+                            capability=needed)
 
     def _cover(self, needed: str, used: list[str]) -> GateDecision | None:
         live, _ = tokens.covering(self.held, needed, self.now)
