@@ -150,6 +150,43 @@ def _snapshot(db_path: Path, into: Path) -> Path:
     return into / "store.db"
 
 
+def test_a_commit_frame_torn_by_the_writers_death_is_not_reported_as_lost(
+    db_path: Path, tmp_path: Path,
+) -> None:
+    """A kill between the two writes of a transaction's last frame (its header, then
+    its page) leaves the header over a stale page: SQLite rejects that one frame, and
+    the transaction it ends never returned from COMMIT. Nothing committed is lost, so
+    nothing is reported (``persistence.wal``); the transactions before it read back."""
+    with open_rt(db_path, ManualClock()) as rt:  # no heartbeat commits meanwhile
+        ids = [rt.create_session(f"task {i}") for i in range(4)]
+        for sid in ids:
+            rt.wait(sid, timeout=WAIT)
+        torn = _snapshot(db_path, tmp_path / "torn")
+        damaged = _snapshot(db_path, tmp_path / "damaged")
+
+    page_size, commits = _frames(Path(f"{torn}-wal"))
+    last = commits[-1]
+    assert last > commits[-2] + 1  # the last transaction has more than its commit frame
+    with open(f"{damaged}-wal", "r+b") as fh:  # damage before its commit frame: reported
+        fh.seek(32 + (commits[-2] + 1) * (24 + page_size) + 24 + page_size // 2)
+        byte = fh.read(1)
+        fh.seek(-1, os.SEEK_CUR)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    assert not st.verify_store(damaged).ok
+    with open(f"{torn}-wal", "r+b") as fh:  # the page as an older generation left it
+        fh.seek(32 + last * (24 + page_size) + 24)
+        fh.write(bytes(range(256)) * (page_size // 256))
+
+    report = st.verify_store(torn)
+    assert report.ok, report.first_bad
+    assert not Path(f"{torn}-wal.unreplayable").exists()
+    store = open_store(torn, create=False)  # (a runtime would meet this process's lease)
+    try:
+        assert [store.session(sid).state for sid in ids[:-1]] == ["completed"] * 3
+    finally:
+        store.close()
+
+
 def test_a_wal_that_cannot_be_replayed_is_reported_by_verify(db_path: Path, tmp_path: Path) -> None:
     with open_rt(db_path, ManualClock()) as rt:  # no heartbeat commits meanwhile
         for i in range(4):

@@ -17,9 +17,14 @@ when its last connection closes), so the damaged ``-wal`` is first copied aside
 (:func:`keep_copy`, ``<store>-wal.unreplayable``); while such a copy exists every open
 reports it again, until an operator has looked at it and deleted it.
 
-A process killed *while writing* its commit frame can leave that one frame torn; that
-transaction was never reported committed, but is counted here all the same (there is no
-telling it from a damaged commit frame).
+A process killed *while writing* its commit frame can leave that one frame torn: SQLite
+writes a frame's header and its page in two writes, and a kill between them leaves the
+header (this generation's salts, the commit mark) over whatever page the file held
+there. That transaction's COMMIT had not returned, so it was never reported committed;
+:func:`unreplayable` does not count it. Its signature is exact (:func:`scan` checks the
+last transaction's checksums): the only transaction lost is the generation's last, and
+its first frame to fail the checksum is its commit frame. The price: damage confined to
+the last frame of the WAL is not reported either.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import shutil
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import BinaryIO
 
 _MAGIC = (0x377F0682, 0x377F0683)
 _HEADER = 32
@@ -44,6 +50,44 @@ class WalScan:
     commits: tuple[int, ...]  # 0-based indexes of this generation's commit frames
     frames: int  # frames of this generation in the file
     header_ok: bool
+    # The generation's last transaction fails its checksum at its commit frame and
+    # nowhere before it: the signature of a writer killed while writing that frame.
+    torn_commit: bool = False
+
+
+def _checksum(data: bytes, s0: int, s1: int, big: bool) -> tuple[int, int]:
+    """SQLite's WAL checksum of ``data``, continuing from ``(s0, s1)``."""
+    words = struct.unpack(f"{'>' if big else '<'}{len(data) // 4}I", data)
+    for i in range(0, len(words), 2):
+        s0 = (s0 + words[i] + s1) & 0xFFFFFFFF
+        s1 = (s1 + words[i + 1] + s0) & 0xFFFFFFFF
+    return s0, s1
+
+
+def _torn_commit(fh: BinaryIO, header: bytes, commits: list[int], page_size: int) -> bool:
+    """Does the last transaction of ``commits`` fail its checksum first at its commit
+    frame? Checked from the frame before it (whose stored checksum is the running one if
+    SQLite accepted it), so only that transaction's frames are read."""
+    if not commits:
+        return False
+    big = struct.unpack(">I", header[:4])[0] == _MAGIC[1]
+    frame = _FRAME_HEADER + page_size
+    first = commits[-2] + 1 if len(commits) > 1 else 0
+    if first == 0:
+        s0, s1 = struct.unpack(">2I", header[24:32])
+    else:
+        fh.seek(_HEADER + (first - 1) * frame + 16)
+        s0, s1 = struct.unpack(">2I", fh.read(8))
+    for index in range(first, commits[-1] + 1):
+        fh.seek(_HEADER + index * frame)
+        data = fh.read(frame)
+        if len(data) < frame:
+            return False
+        s0, s1 = _checksum(data[:8], s0, s1, big)
+        s0, s1 = _checksum(data[_FRAME_HEADER:], s0, s1, big)
+        if (s0, s1) != struct.unpack(">2I", data[16:24]):
+            return index == commits[-1]
+    return False  # the whole transaction checks: not torn
 
 
 def scan(db_path: str) -> WalScan | None:
@@ -73,11 +117,12 @@ def scan(db_path: str) -> WalScan | None:
                 frames = index + 1
                 if db_size:
                     commits.append(index)
+            torn = _torn_commit(fh, header, commits, page_size)
     except OSError:
         return None
     if not frames:
         return None
-    return WalScan((salt1, salt2), tuple(commits), frames, header_ok=True)
+    return WalScan((salt1, salt2), tuple(commits), frames, header_ok=True, torn_commit=torn)
 
 
 _PAGE_SIZES = frozenset(2**n for n in range(9, 17))
@@ -104,8 +149,8 @@ def unreplayable(
         return (f"the WAL header of {db_path}-wal is damaged: SQLite ignored its "
                 f"{before.frames} bytes of frames, and every transaction in them")
     lost = [i for i in before.commits if i >= accepted]
-    if not lost:
-        return None
+    if not lost or (lost == [before.frames - 1] and before.torn_commit):
+        return None  # nothing lost, or only a commit its writer died writing (see above)
     return (f"{db_path}-wal holds {len(lost)} committed transaction(s) that SQLite cannot "
             f"replay: it accepted {accepted} of {before.frames} frames (frame {accepted + 1} "
             "fails its checksum); those transactions are lost")
