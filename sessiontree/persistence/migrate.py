@@ -15,11 +15,44 @@ them) and new columns, each added with its default by :func:`add_missing_columns
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import peewee as pw
 
+from sessiontree._errors import CorruptStore, SchemaVersionError
 from sessiontree.persistence.models import Models
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 4
+"""Bumped on every schema change; a store with a higher one is refused, a lower one is
+upgraded at open (:func:`bring_up_to_date`)."""
+
+
+def bring_up_to_date(db: Any, models: Models, path: str) -> None:
+    """Stamp a new store with :data:`SCHEMA_VERSION`, upgrade an older one, refuse a
+    newer one (:class:`SchemaVersionError`). Runs inside the caller's transaction,
+    after the tables were created."""
+    row = models.meta.get_or_none(models.meta.key == "schema_version")
+    if row is None:
+        models.meta.insert(key="schema_version", value=str(SCHEMA_VERSION)).execute()
+        return
+    try:
+        version = int(row.value)
+    except ValueError:
+        raise CorruptStore(f"bad schema_version {row.value!r} in {path}") from None
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"store {path} has schema version {version}; this sessiontree reads up to "
+            f"{SCHEMA_VERSION}: upgrade sessiontree", found=version, supported=SCHEMA_VERSION)
+    if version < SCHEMA_VERSION:  # additive upgrades
+        added = add_missing_columns(db, models)
+        added += [f"-{n}" for n in drop_retired_indexes(db)]
+        models.meta.update(value=str(SCHEMA_VERSION)).where(
+            models.meta.key == "schema_version").execute()
+        log.info("store %s upgraded to schema %d: %s", path, SCHEMA_VERSION,
+                 ", ".join(added) or "nothing to add")
 
 
 def _literal(value: Any) -> str:

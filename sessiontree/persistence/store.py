@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -22,7 +22,6 @@ import peewee as pw
 from sessiontree._clock import Clock
 from sessiontree._errors import (
     CorruptStore,
-    SchemaVersionError,
     StoreError,
     UnknownSession,
 )
@@ -43,11 +42,8 @@ from sessiontree.persistence.tx import Tx
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
-"""Bumped on every schema change; a store with a higher one is refused, a lower one is
-upgraded at open (``persistence.migrate``)."""
-
 FaultHook = Callable[[str], None]
+Step = Callable[[Any], None]  # an engine step on the raw connection (begin, commit, ...)
 Listener = Callable[[CommitSummary], None]
 
 
@@ -79,28 +75,7 @@ class Store(StoreReads):
                 self.db.connect(reuse_if_open=True)
                 with self.db.atomic():
                     self.db.create_tables(self.m.all(), safe=True)
-                    row = self.m.meta.get_or_none(self.m.meta.key == "schema_version")
-                    if row is None:
-                        self.m.meta.insert(key="schema_version", value=str(SCHEMA_VERSION)).execute()
-                        return
-                    try:
-                        version = int(row.value)
-                    except ValueError:
-                        raise CorruptStore(f"bad schema_version {row.value!r} in {self.path}") from None
-                    if version < SCHEMA_VERSION:  # additive upgrades (persistence.migrate)
-                        added = migrate.add_missing_columns(self.db, self.m)
-                        added += [f"-{n}" for n in migrate.drop_retired_indexes(self.db)]
-                        self.m.meta.update(value=str(SCHEMA_VERSION)).where(
-                            self.m.meta.key == "schema_version").execute()
-                        log.info("store %s upgraded to schema %d: %s", self.path,
-                                 SCHEMA_VERSION, ", ".join(added) or "nothing to add")
-                if version > SCHEMA_VERSION:
-                    raise SchemaVersionError(
-                        f"store {self.path} has schema version {version}; this sessiontree "
-                        f"reads up to {SCHEMA_VERSION}: upgrade sessiontree",
-                        found=version,
-                        supported=SCHEMA_VERSION,
-                    )
+                    migrate.bring_up_to_date(self.db, self.m, self.path)
         except engine.ERRORS as exc:
             self._close_quietly()
             if engine.is_not_a_store(exc):
@@ -160,8 +135,14 @@ class Store(StoreReads):
         it only after it committed. Transactions of writers that queue for the lock
         share one engine commit on a durable store (``persistence.groupcommit``)."""
         group = self._group
-        if not group.enabled:
-            yield from self._lone_transaction()
+        if not group.enabled:  # each commits on its own, with nothing to join or wait for
+            with self._lock:
+                tx = self._open_tx()
+                yield from self._body(tx, engine.begin, engine.commit, engine.rollback)
+                group.commits += 1
+                group.transactions += 1
+                tx.publish()
+            self._notify(tx.summary)
             return
         group.waiting(+1)
         try:
@@ -170,33 +151,12 @@ class Store(StoreReads):
             group.waiting(-1)
         member: Member | None = None
         try:
-            if self._closed:
-                raise StoreError("store is closed", path=self.path)
-            if self._writing:
-                raise StoreError("a transaction is already open on this thread", path=self.path)
-            joining = group.open  # then this one is a savepoint in the group's transaction
-            tx = Tx(self.m, self.clock.now(), self.row_cache,
-                    group=[m.tx for m in group.members])
-            conn = self.db.connection()  # type: ignore[no-untyped-call]
-            self._writing = True
-            self._tx, self._tx_thread = tx, threading.get_ident()
-            try:
-                try:
-                    (engine.savepoint if joining else engine.begin)(conn)
-                    yield tx
-                    tx.flush()
-                    if self.fault_hook is not None:
-                        self.fault_hook("store.commit")
-                    if joining:
-                        engine.release(conn)
-                except BaseException:
-                    (engine.rollback_savepoint if joining else engine.rollback)(conn)
-                    raise
-            except engine.ERRORS as exc:
-                raise StoreError(f"store write failed: {exc}", path=self.path) from exc
-            finally:
-                self._writing = False
-                self._tx = self._tx_thread = None
+            tx = self._open_tx(group.members)
+            if group.open:  # then this one is a savepoint in the group's transaction
+                yield from self._body(tx, engine.savepoint, engine.release,
+                                      engine.rollback_savepoint)
+            else:
+                yield from self._body(tx, engine.begin, lambda conn: None, engine.rollback)
             member = Member(tx)
             group.members.append(member)
         finally:
@@ -207,48 +167,46 @@ class Store(StoreReads):
             self._lock.release()
         assert member is not None  # (the body raised otherwise)
         self._await_commit(member)
-        if member.tx.summary:
-            for listener in list(self._listeners):
-                try:
-                    listener(member.tx.summary)
-                except Exception:
-                    log.exception("store listener failed")
+        self._notify(member.tx.summary)
 
-    def _lone_transaction(self) -> Iterator[Tx]:
-        """:meth:`transaction` on a store that does not group commits: each commits on
-        its own, under the lock, with nothing to join or wait for."""
-        with self._lock:
-            if self._closed:
-                raise StoreError("store is closed", path=self.path)
-            if self._writing:
-                raise StoreError("a transaction is already open on this thread", path=self.path)
-            tx = Tx(self.m, self.clock.now(), self.row_cache)
-            conn = self.db.connection()  # type: ignore[no-untyped-call]
-            self._writing = True
-            self._tx, self._tx_thread = tx, threading.get_ident()
+    def _open_tx(self, group: Sequence[Member] = ()) -> Tx:
+        """A new transaction on this thread (the lock is held), joining ``group``."""
+        if self._closed:
+            raise StoreError("store is closed", path=self.path)
+        if self._writing:
+            raise StoreError("a transaction is already open on this thread", path=self.path)
+        tx = Tx(self.m, self.clock.now(), self.row_cache, group=[m.tx for m in group])
+        self._writing = True
+        self._tx, self._tx_thread = tx, threading.get_ident()
+        return tx
+
+    def _body(self, tx: Tx, start: Step, end: Step, undo: Step) -> Iterator[Tx]:
+        """The caller's body on ``tx`` between ``start`` and ``end`` (``undo`` if anything
+        fails), its buffered writes flushed; engine errors as :class:`StoreError`."""
+        conn = self.db.connection()  # type: ignore[no-untyped-call]
+        try:
             try:
-                try:
-                    engine.begin(conn)
-                    yield tx
-                    tx.flush()
-                    if self.fault_hook is not None:
-                        self.fault_hook("store.commit")
-                    engine.commit(conn)
-                except BaseException:
-                    engine.rollback(conn)
-                    raise
-            except engine.ERRORS as exc:
-                raise StoreError(f"store write failed: {exc}", path=self.path) from exc
-            finally:
-                self._writing = False
-                self._tx = self._tx_thread = None
-            self._group.commits += 1
-            self._group.transactions += 1
-            tx.publish()
-        if tx.summary:
+                start(conn)
+                yield tx
+                tx.flush()
+                if self.fault_hook is not None:
+                    self.fault_hook("store.commit")
+                end(conn)
+            except BaseException:
+                undo(conn)
+                raise
+        except engine.ERRORS as exc:
+            raise StoreError(f"store write failed: {exc}", path=self.path) from exc
+        finally:
+            self._writing = False
+            self._tx = self._tx_thread = None
+
+    def _notify(self, summary: CommitSummary) -> None:
+        """Tell the listeners of a committed transaction (unless it changed nothing)."""
+        if summary:
             for listener in list(self._listeners):
                 try:
-                    listener(tx.summary)
+                    listener(summary)
                 except Exception:
                     log.exception("store listener failed")
 

@@ -131,8 +131,7 @@ class Pauses:
         store = self.sched.ctx.store
         for sid in requeue:
             for job in store.jobs(session_id=sid, states=[JobState.QUEUED]):
-                self.sched._push(QueuedJob(job.id, job.attempt, job.session_id, job.root_id,
-                                           job.provider, job.order), job.not_before)
+                self.sched._push(QueuedJob.of(job), job.not_before)
         return changed
 
     def holds(self, tx: Any, session_id: str) -> bool:

@@ -17,6 +17,8 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sessiontree.persistence.records import JobRecord
+
 
 @dataclass(frozen=True)
 class QueuedJob:
@@ -26,6 +28,11 @@ class QueuedJob:
     root_id: str
     provider: str
     order: int
+
+    @classmethod
+    def of(cls, job: JobRecord) -> QueuedJob:
+        """The queue's entry for a stored job."""
+        return cls(job.id, job.attempt, job.session_id, job.root_id, job.provider, job.order)
 
 
 class FairQueue:

@@ -180,8 +180,7 @@ class SchedulerActor(pykka.ThreadingActor):
         elif isinstance(message, Load):
             self.pauses.load()
             for job in self.ctx.store.jobs(states=[JobState.QUEUED]):
-                self._push(QueuedJob(job.id, job.attempt, job.session_id, job.root_id,
-                                     job.provider, job.order), job.not_before)
+                self._push(QueuedJob.of(job), job.not_before)
         elif isinstance(message, Stats):
             self.stats.running = len(self.running)
             self.stats.queued = len(self.queue)
@@ -200,8 +199,7 @@ class SchedulerActor(pykka.ThreadingActor):
     def _apply(self, summary: CommitSummary) -> None:
         for job in summary.jobs:
             if job.state == JobState.QUEUED:
-                self._push(QueuedJob(job.id, job.attempt, job.session_id, job.root_id,
-                                     job.provider, job.order), job.not_before)
+                self._push(QueuedJob.of(job), job.not_before)
         for job_id in summary.cancelled_jobs:
             self.queue.discard(job_id)
             for run in list(self.running.values()):
