@@ -106,3 +106,38 @@ def test_a_new_sessions_history_is_cached_from_its_creation_so_its_first_load_re
                                   task="x")[0].id
     assert [m.content for m in cache.load(other).history] == ["x"]
     assert reads == []
+
+
+def test_the_cache_holds_at_most_its_messages_dropping_the_least_recently_used(
+    db_path: Path,
+) -> None:
+    store = open_store(db_path)
+    cache = HistoryCache(store, size=10, max_messages=5)
+    store.add_listener(cache.on_commit)
+    ids = []
+    for _ in range(3):  # two messages each: system prompt and task
+        with store.transaction() as tx:
+            ids.append(tx.create_session(role="r", provider="p", model="m", budget=Budget(),
+                                         system="be brief", task="hello")[0].id)
+        cache.load(ids[-1])
+    assert list(cache._entries) == ids[1:] and cache._messages == 4
+    _append(cache, ids[1], "one")  # a commit extends an entry: 5 messages, still in bound
+    assert list(cache._entries) == ids[1:] and cache._messages == 5
+    _append(cache, ids[2], "two")  # 6: the least recently used goes
+    assert list(cache._entries) == ids[2:] and cache._messages == 3
+    assert [m.content for m in cache.load(ids[1]).history] == ["be brief", "hello", "one"]
+
+
+def test_an_ended_sessions_history_leaves_the_cache(db_path: Path) -> None:
+    from sessiontree._reasons import Reason
+    from sessiontree._states import SessionState
+    from sessiontree.actors.ending import end_session
+
+    cache, sid = _session(db_path)
+    cache.store.add_listener(cache.on_commit)
+    cache.load(sid)
+    assert cache._messages == 2
+    with cache.store.transaction() as tx:
+        end_session(tx, sid, SessionState.COMPLETED, Reason.COMPLETED, summary={"summary": "x"})
+    assert sid not in cache._entries and cache._messages == 0
+    assert [m.content for m in cache.load(sid).history] == ["be brief", "hello"]  # read again

@@ -9,6 +9,12 @@ session row and its checkpoint; the cached history is used as is only when the
 session's head (last message seq and chain hash) is the cached one. Otherwise the
 messages from the cached last one on are read, and that message's stored chain hash
 must equal the cached head, or the entry is dropped and the history read in full.
+
+It holds at most ``size`` sessions and ``max_messages`` messages in all, dropping the
+least recently used first, and drops a session's entry when the session ends (nothing
+runs it again). The default holds a thousand short sessions' histories: a host that
+round-robins more sessions than that reads each one's history at each of its runs
+(about a tenth of a run's CPU in ``bench/scale.py``'s curve).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from sessiontree._states import TERMINAL_STATES
 from sessiontree.persistence.records import CheckpointRecord, CommitSummary, SessionRecord
 from sessiontree.persistence.store import Store
 from sessiontree.providers.base import ModelMessage, ToolCall
@@ -42,6 +49,9 @@ def to_model_message(
     )
 
 
+_ENDED = frozenset(s.value for s in TERMINAL_STATES)
+
+
 @dataclass(frozen=True)
 class _Entry:
     seq: int
@@ -57,10 +67,12 @@ class TurnState:
 
 
 class HistoryCache:
-    def __init__(self, store: Store, size: int = 256) -> None:
+    def __init__(self, store: Store, size: int = 1024, max_messages: int = 32_768) -> None:
         self.store = store
         self.size = size
+        self.max_messages = max_messages
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._messages = 0  # in all entries
         self._lock = threading.Lock()
 
     def load(self, session_id: str) -> TurnState:
@@ -96,14 +108,34 @@ class HistoryCache:
                             1, m.chain_hash, (to_model_message(m.body, m.trust, m.provenance),)))
                     continue
                 if entry.seq != m.seq - 1:
-                    del self._entries[m.session_id]
+                    self._forget(m.session_id)
                     continue
-                self._entries[m.session_id] = _Entry(
-                    m.seq, m.chain_hash, (*entry.messages, to_model_message(m.body, m.trust, m.provenance)))
+                self._replace(m.session_id, _Entry(
+                    m.seq, m.chain_hash, (*entry.messages, to_model_message(m.body, m.trust, m.provenance))))
+                self._trim()
+        for session_id, state in summary.states:
+            if state in _ENDED and session_id in self._entries:
+                with self._lock:
+                    self._forget(session_id)
 
     def _remember(self, session_id: str, entry: _Entry) -> None:
         """Cache ``entry`` as the most recent (under ``_lock``), dropping the oldest."""
-        self._entries[session_id] = entry
+        self._replace(session_id, entry)
         self._entries.move_to_end(session_id)
-        while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
+        self._trim()
+
+    def _trim(self) -> None:
+        while len(self._entries) > self.size or (
+                self._messages > self.max_messages and len(self._entries) > 1):
+            _, oldest = self._entries.popitem(last=False)
+            self._messages -= len(oldest.messages)
+
+    def _replace(self, session_id: str, entry: _Entry) -> None:
+        old = self._entries.get(session_id)
+        self._messages += len(entry.messages) - (len(old.messages) if old else 0)
+        self._entries[session_id] = entry
+
+    def _forget(self, session_id: str) -> None:
+        old = self._entries.pop(session_id, None)
+        if old is not None:
+            self._messages -= len(old.messages)
