@@ -158,9 +158,10 @@ def test_a_commit_frame_torn_by_the_writers_death_is_not_reported_as_lost(
     the transaction it ends never returned from COMMIT. Nothing committed is lost, so
     nothing is reported (``persistence.wal``); the transactions before it read back."""
     with open_rt(db_path, ManualClock()) as rt:  # no heartbeat commits meanwhile
-        ids = [rt.create_session(f"task {i}") for i in range(4)]
-        for sid in ids:
-            rt.wait(sid, timeout=WAIT)
+        ids: list[str] = []
+        for i in range(4):  # one at a time: the first three end before the last commit
+            ids.append(rt.create_session(f"task {i}"))
+            rt.wait(ids[-1], timeout=WAIT)
         torn = _snapshot(db_path, tmp_path / "torn")
         damaged = _snapshot(db_path, tmp_path / "damaged")
 
