@@ -24,7 +24,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from sessiontree._states import TERMINAL_STATES
+from sessiontree._states import TERMINAL_VALUES
 from sessiontree.persistence.records import CheckpointRecord, CommitSummary, SessionRecord
 from sessiontree.persistence.store import Store
 from sessiontree.providers.base import ModelMessage, ToolCall
@@ -47,9 +47,6 @@ def to_model_message(
         is_error=body.get("ok") is False,
         provenance=provenance or {},
     )
-
-
-_ENDED = frozenset(s.value for s in TERMINAL_STATES)
 
 
 @dataclass(frozen=True)
@@ -114,7 +111,7 @@ class HistoryCache:
                     m.seq, m.chain_hash, (*entry.messages, to_model_message(m.body, m.trust, m.provenance))))
                 self._trim()
         for session_id, state in summary.states:
-            if state in _ENDED and session_id in self._entries:
+            if state in TERMINAL_VALUES and session_id in self._entries:
                 with self._lock:
                     self._forget(session_id)
 

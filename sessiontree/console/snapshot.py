@@ -12,14 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sessiontree._budget import Budget, Usage
-from sessiontree._states import TERMINAL_STATES, SessionState
+from sessiontree._states import TERMINAL_VALUES, SessionState
 from sessiontree.persistence import commands, steering
 from sessiontree.persistence.commands import Command
 from sessiontree.persistence.records import SessionRecord
 from sessiontree.persistence.steering import EventLine
 from sessiontree.persistence.store import Store
-
-_ENDED = frozenset(s.value for s in TERMINAL_STATES)
 
 
 @dataclass
@@ -162,7 +160,7 @@ class Reader:
             elif e.session_id is not None:
                 self.since[e.session_id] = e.ts
         if first:
-            live = [r.id for r in self.records.values() if r.state not in _ENDED]
+            live = [r.id for r in self.records.values() if r.state not in TERMINAL_VALUES]
             self.since.update(steering.states_since(self.store, live))
         now = self.store.clock.now()
         self.cooling = {p: u for p, u in self.cooling.items() if u > now}

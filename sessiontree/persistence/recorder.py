@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from sessiontree._errors import CorruptStore, UnknownSession
-from sessiontree._states import TERMINAL_STATES, JobState
+from sessiontree._states import TERMINAL_VALUES, JobState
 from sessiontree.persistence.spans import (
     MODEL_RUN,
     SESSION,
@@ -22,8 +22,6 @@ from sessiontree.persistence.spans import (
     trace_id_of,
 )
 from sessiontree.persistence.store import Store
-
-_TERMINAL = frozenset(s.value for s in TERMINAL_STATES)
 
 
 def span_record(r: Any) -> SpanRecord:
@@ -139,7 +137,7 @@ def _live_sessions(
 ) -> list[SpanRecord]:
     """The life spans of the tree's sessions that have not ended (a session's span row
     is written when it ends), from their session rows."""
-    live = [s for s in store.sessions(root_id=root_id) if s.state not in _TERMINAL
+    live = [s for s in store.sessions(root_id=root_id) if s.state not in TERMINAL_VALUES
             and (session_id or s.id) == s.id and span_id(s.id, 16) not in stored]
     if not live:
         return []

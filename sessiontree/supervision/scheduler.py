@@ -35,7 +35,7 @@ from sessiontree._cancellation import CancelToken
 from sessiontree._errors import SessionTreeError, StoreError
 from sessiontree._reasons import Reason
 from sessiontree._safe_text import exception_text
-from sessiontree._states import TERMINAL_STATES, JobState, SessionState
+from sessiontree._states import TERMINAL_VALUES, JobState, SessionState
 from sessiontree.actors.context import RuntimeContext
 from sessiontree.actors.conversation import append_input
 from sessiontree.actors.ending import end_session
@@ -69,8 +69,6 @@ __all__ = ["Cancel", "JobsChanged", "Load", "Running", "SchedulerActor", "Schedu
            "Shutdown", "Spawn", "Stats", "Wake"]
 
 log = logging.getLogger(__name__)
-
-_TERMINAL = frozenset(s.value for s in TERMINAL_STATES)
 
 
 class SchedulerActor(pykka.ThreadingActor):
@@ -207,7 +205,7 @@ class SchedulerActor(pykka.ThreadingActor):
                     self.stops.begin(run, summary.cancel_reasons.get(job_id, "cancelled"))
         if self.groups.member_of or self.groups.by_parent:
             for session_id, state in summary.states:
-                if state in _TERMINAL:
+                if state in TERMINAL_VALUES:
                     self.groups.forget(session_id)
 
     def _release(self, session_id: str, job_id: str, attempt: int) -> Running | None:
