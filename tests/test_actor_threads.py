@@ -74,3 +74,25 @@ def test_a_runtime_runs_its_actors_on_the_pool_and_ends_its_threads_at_close(
         names = {t.name for t in threading.enumerate() if t.name.startswith("SessionActor-")}
         assert names  # parked, waiting for the next actor
     assert not [t for t in threading.enumerate() if t.name in names and t.is_alive()]
+
+
+def test_a_session_actor_sets_all_that_pykkas_init_would() -> None:
+    """``actors.threads.init_actor`` stands in for ``pykka.Actor.__init__``: a pykka
+    release that sets more there fails here, not in a live actor."""
+    import uuid
+    from typing import Any, cast
+
+    import pykka
+
+    from sessiontree.actors.session import SessionActor
+
+    plain = pykka.ThreadingActor()
+    ours = [SessionActor(cast(Any, None), f"ses_{i}") for i in range(3)]
+    for actor in ours:
+        for name, value in vars(plain).items():
+            if name != "actor_inbox":  # ours is a SimpleQueue (actors.threads.simple_inbox)
+                assert type(getattr(actor, name)) is type(value), name
+        assert all(callable(getattr(actor.actor_inbox, m)) for m in ("put", "get", "empty"))
+        assert actor.actor_ref.actor_class is SessionActor
+        assert uuid.UUID(actor.actor_urn).version == 4
+    assert len({a.actor_urn for a in ours}) == 3

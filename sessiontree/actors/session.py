@@ -28,7 +28,7 @@ from sessiontree._cancellation import Cancelled
 from sessiontree._safe_text import exception_text
 from sessiontree.actors.context import RuntimeContext
 from sessiontree.actors.messages import ActorCrashed, JobFinished, RunJob
-from sessiontree.actors.threads import simple_inbox
+from sessiontree.actors.threads import init_actor, simple_inbox
 from sessiontree.actors.turn import ModelTurn
 from sessiontree.persistence.tx import JobFenced
 
@@ -39,7 +39,7 @@ class SessionActor(pykka.ThreadingActor):
     use_daemon_thread = True
 
     def __init__(self, ctx: RuntimeContext, session_id: str) -> None:
-        super().__init__()
+        init_actor(self)  # pykka's __init__, with a URN that costs no system call
         self.ctx = ctx
         self.session_id = session_id
         self.current: RunJob | None = None

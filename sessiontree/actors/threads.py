@@ -16,6 +16,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import pykka
+
+from sessiontree._ids import new_uuid
+
 log = logging.getLogger(__name__)
 
 Work = Callable[[], None]
@@ -24,6 +28,20 @@ Work = Callable[[], None]
 def simple_inbox() -> queue.SimpleQueue[Any]:
     """An actor inbox: pykka's inbox protocol (put, get, empty) without Conditions."""
     return queue.SimpleQueue()
+
+
+def init_actor(actor: pykka.Actor) -> None:
+    """Set what ``pykka.Actor.__init__`` sets (pykka 4.5, pinned), in its place.
+
+    pykka names each actor by ``uuid.uuid4()``, a read of the OS's randomness at every
+    start; a session actor starts at every model_run, on the scheduler's thread, and
+    that system call lets the GIL go (2-3% of a single-turn run, ``bench/dispatch.py``).
+    The URN here is as random, from the id pool (``sessiontree._ids``).
+    ``tests/test_actor_threads.py`` checks that pykka sets nothing more."""
+    actor.actor_urn = new_uuid().urn
+    actor.actor_inbox = actor._create_actor_inbox()
+    actor.actor_stopped = threading.Event()
+    actor._actor_ref = pykka.ActorRef(actor)
 
 
 class ActorThreads:
