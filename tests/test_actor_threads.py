@@ -4,9 +4,14 @@ handed to the next one; an actor never waits for a thread."""
 from __future__ import annotations
 
 import threading
+import uuid
 from pathlib import Path
+from typing import Any, cast
+
+import pykka
 
 import sessiontree as st
+from sessiontree.actors.session import SessionActor
 from sessiontree.actors.threads import ActorThreads
 
 WAIT = 10.0
@@ -79,13 +84,6 @@ def test_a_runtime_runs_its_actors_on_the_pool_and_ends_its_threads_at_close(
 def test_a_session_actor_sets_all_that_pykkas_init_would() -> None:
     """``actors.threads.init_actor`` stands in for ``pykka.Actor.__init__``: a pykka
     release that sets more there fails here, not in a live actor."""
-    import uuid
-    from typing import Any, cast
-
-    import pykka
-
-    from sessiontree.actors.session import SessionActor
-
     plain = pykka.ThreadingActor()
     ours = [SessionActor(cast(Any, None), f"ses_{i}") for i in range(3)]
     for actor in ours:
