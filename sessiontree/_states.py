@@ -52,8 +52,9 @@ class SessionState(StrEnum):
 
 S = SessionState
 TERMINAL_STATES: frozenset[SessionState] = frozenset({S.COMPLETED, S.FAILED, S.CANCELLED})
-TERMINAL_VALUES: frozenset[str] = frozenset(s.value for s in TERMINAL_STATES)
-"""The same, as the strings stored in rows and carried by commit summaries."""
+TERMINAL_VALUES: tuple[str, ...] = tuple(sorted(s.value for s in TERMINAL_STATES))
+"""The same, as the strings stored in rows and carried by commit summaries (a tuple:
+also the parameters of an SQL ``IN`` list)."""
 _ENDINGS = {S.FAILED, S.CANCELLED}
 
 TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {

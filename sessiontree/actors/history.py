@@ -96,8 +96,10 @@ class HistoryCache:
     def on_commit(self, summary: CommitSummary) -> None:
         """Store listener: extend a cached history with the messages a commit appended
         right after its head (any other append drops the entry)."""
-        for m in summary.messages:
-            with self._lock:
+        if not summary.messages and not summary.states:
+            return
+        with self._lock:
+            for m in summary.messages:
                 entry = self._entries.get(m.session_id)
                 if entry is None:
                     if m.seq == 1:  # a new session's first message: its whole history
@@ -110,9 +112,8 @@ class HistoryCache:
                 self._replace(m.session_id, _Entry(
                     m.seq, m.chain_hash, (*entry.messages, to_model_message(m.body, m.trust, m.provenance))))
                 self._trim()
-        for session_id, state in summary.states:
-            if state in TERMINAL_VALUES and session_id in self._entries:
-                with self._lock:
+            for session_id, state in summary.states:
+                if state in TERMINAL_VALUES:
                     self._forget(session_id)
 
     def _remember(self, session_id: str, entry: _Entry) -> None:

@@ -14,14 +14,14 @@ from typing import Any
 
 from sessiontree._errors import SessionTreeError
 from sessiontree._runtime import Runtime
-from sessiontree._states import TERMINAL_STATES
+from sessiontree._states import TERMINAL_VALUES
 from sessiontree.persistence.engine import open_store
 from sessiontree.persistence.store import Store
 
 OK, BAD_OUTCOME, CANNOT_RUN, INTERRUPTED = 0, 1, 2, 130
 
 HOLD_STATES = ("awaiting_operator", "awaiting_consent", "paused")
-TERMINAL = tuple(s.value for s in TERMINAL_STATES)
+TERMINAL = TERMINAL_VALUES  # the name the console modules use
 
 SetupFn = Callable[[Runtime], None]
 

@@ -18,7 +18,7 @@ from rich.tree import Tree
 
 from sessiontree._budget import Usage
 from sessiontree._errors import SessionTreeError
-from sessiontree._states import TERMINAL_STATES, JobState
+from sessiontree._states import TERMINAL_VALUES, JobState
 from sessiontree._views import SessionInfo, SessionNode, build_forest
 from sessiontree.console import snapshot, view
 from sessiontree.console.view import STATE_STYLES
@@ -100,7 +100,7 @@ def header(store: Store, running: int | None = None, queued: int | None = None) 
     if queued is None:
         queued = len(store.jobs(states=[JobState.QUEUED]))
     total = store.count_sessions()
-    done = store.count_sessions([s.value for s in TERMINAL_STATES])
+    done = store.count_sessions(TERMINAL_VALUES)
     text = Text()
     text.append("sessiontree ", style="bold")
     text.append(f"{Path(store.path).name}  ", style="dim")
@@ -143,7 +143,7 @@ def _finished(rt: Runtime, root_id: str | None) -> bool:
     if root_id is not None:
         return rt.session(root_id).terminal
     store = rt._store
-    return bool(store.count_sessions([s.value for s in TERMINAL_STATES]) == store.count_sessions())
+    return bool(store.count_sessions(TERMINAL_VALUES) == store.count_sessions())
 
 
 def watch(

@@ -22,7 +22,7 @@ from sessiontree._errors import InvalidInput, StoreInUse
 from sessiontree._ids import new_id
 from sessiontree._recorder import event_catalog
 from sessiontree._runtime import LEASE_TTL
-from sessiontree._states import TERMINAL_STATES
+from sessiontree._states import TERMINAL_VALUES
 from sessiontree._views import SpanInfo, span_info
 from sessiontree.console._common import OK, CommandError, _console, _reader
 from sessiontree.persistence import lease, recorder
@@ -35,7 +35,6 @@ FOLLOW_POLL = 0.5
 """Seconds between looks for new events under ``events --follow``: another process
 writes the store, so there is nothing to wait on but time; half a second feels live."""
 
-_TERMINAL = [s.value for s in TERMINAL_STATES]
 
 
 # -- events -----------------------------------------------------------------------------
@@ -86,9 +85,9 @@ def _tree_done(store: Store, anchor: str | None) -> bool:
     """The tree of ``anchor`` (or every tree, once there is one) has ended."""
     if anchor is not None:
         root = store.session(store.session(anchor).root_id)
-        return root.state in _TERMINAL
+        return root.state in TERMINAL_VALUES
     total = store.count_sessions()
-    return total > 0 and store.count_sessions(_TERMINAL) == total
+    return total > 0 and store.count_sessions(TERMINAL_VALUES) == total
 
 
 def follow(

@@ -20,12 +20,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sessiontree._states import TERMINAL_STATES
+from sessiontree._states import TERMINAL_VALUES
 from sessiontree.persistence.store import Store
 from sessiontree.persistence.tx import Tx
 
 COMPACTED = "FR-EVT-SESS-COMPACTED"
-_TERMINAL = tuple(sorted(s.value for s in TERMINAL_STATES))
 DAY = 86_400.0
 
 
@@ -72,9 +71,9 @@ class CompactionReport(BaseModel):
 def _doomed(tx: Tx, policy: RetentionPolicy) -> dict[str, str]:
     """Session id -> the SQL that selects its events to remove (one ``?``: the id)."""
     not_compacted = f'"model_session_id" = ? AND "type" != \'{COMPACTED}\''
-    marks = ", ".join("?" * len(_TERMINAL))
+    marks = ", ".join("?" * len(TERMINAL_VALUES))
     if policy.keep_last is not None:
-        rows = tx._exec(f'SELECT "id" FROM "session" WHERE "state" IN ({marks})', _TERMINAL)
+        rows = tx._exec(f'SELECT "id" FROM "session" WHERE "state" IN ({marks})', TERMINAL_VALUES)
         keep = int(policy.keep_last)
         select = (f'SELECT "id" FROM "event" WHERE {not_compacted} '
                   f'ORDER BY "id" DESC LIMIT -1 OFFSET {keep}')
@@ -84,7 +83,7 @@ def _doomed(tx: Tx, policy: RetentionPolicy) -> dict[str, str]:
     roots = tx._exec(
         f'SELECT "root_id" FROM "session" GROUP BY "root_id" HAVING '
         f'SUM(CASE WHEN "state" IN ({marks}) THEN 0 ELSE 1 END) = 0 AND MAX("ended_at") <= ?',
-        (*_TERMINAL, cutoff)).fetchall()
+        (*TERMINAL_VALUES, cutoff)).fetchall()
     select = f'SELECT "id" FROM "event" WHERE {not_compacted}'
     out: dict[str, str] = {}
     for (root,) in roots:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -53,7 +54,7 @@ class StoreReads:
                 q = q.where(m.session.state.in_(states))
             return [convert.session(r) for r in q.order_by(m.session.created_at, m.session.id)]
 
-    def count_sessions(self, states: list[str] | None = None) -> int:
+    def count_sessions(self, states: Sequence[str] | None = None) -> int:
         with self._reading() as m:
             q = m.session.select()
             if states is not None:

@@ -16,7 +16,7 @@ from sessiontree._errors import IllegalTransition, InvalidInput, StoreError
 from sessiontree._ids import new_id
 from sessiontree._reasons import Reason
 from sessiontree._states import (
-    TERMINAL_STATES,
+    TERMINAL_VALUES,
     JobState,
     SessionState,
     ToolCallState,
@@ -43,7 +43,6 @@ from sessiontree.persistence.txjobs import JobFenced, JobTx
 
 __all__ = ["JobFenced", "Tx"]  # JobFenced lives in txjobs
 
-_TERMINAL = tuple(sorted(s.value for s in TERMINAL_STATES))
 _SPAN_STATUS = {"completed": OK, "failed": ERROR, "cancelled": CANCELLED}
 _ENDED_EVENT = {s: f"FR-EVT-SESS-{s.upper()}" for s in _SPAN_STATUS}
 
@@ -177,11 +176,11 @@ class Tx(JobTx):
         state machine does not allow it. A session *ends* only through
         :func:`sessiontree.actors.ending.end_session`, which calls :meth:`mark_ended`
         and applies what ending entails in the same transaction."""
-        if str(to_state) in _TERMINAL:
+        if str(to_state) in TERMINAL_VALUES:
             raise StoreError(
                 f"session {session_id}: a session ends through actors.ending.end_session")
         from_state = self._row(session_id).state
-        if from_state in _TERMINAL:  # only an operator's retry reopens one (reopen)
+        if from_state in TERMINAL_VALUES:  # only an operator's retry reopens one (reopen)
             raise IllegalTransition(session_id, from_state, str(to_state))
         self._move(session_id, to_state, reason, None, None)
 

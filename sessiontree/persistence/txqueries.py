@@ -10,12 +10,10 @@ from types import SimpleNamespace
 from typing import Any
 
 from sessiontree._errors import StoreError, UnknownSession
-from sessiontree._states import LIVE_JOB_STATES, TERMINAL_STATES, JobState, SessionState
+from sessiontree._states import LIVE_JOB_STATES, TERMINAL_VALUES, JobState, SessionState
 from sessiontree.persistence import convert
 from sessiontree.persistence.records import JobRecord, SessionRecord
 from sessiontree.persistence.txjournal import JournalTx
-
-_TERMINAL = tuple(sorted(s.value for s in TERMINAL_STATES))
 
 
 class QueryTx(JournalTx):
@@ -47,7 +45,7 @@ class QueryTx(JournalTx):
         params: tuple[Any, ...] = (session_id,)
         if live_only:
             sql += ' AND "state" NOT IN (?, ?, ?)'
-            params += _TERMINAL
+            params += TERMINAL_VALUES
         ids = [r[0] for r in self._exec(sql + ' ORDER BY "spawn_index"', params).fetchall()]
         return [self.session(i) for i in ids]
 
@@ -77,7 +75,7 @@ class QueryTx(JournalTx):
         """Ids of the session's children not yet in a terminal state, in spawn order."""
         cur = self._exec(
             'SELECT "id" FROM "session" WHERE "parent_id" = ? AND "state" NOT IN (?, ?, ?) '
-            'ORDER BY "spawn_index"', (session_id, *_TERMINAL))
+            'ORDER BY "spawn_index"', (session_id, *TERMINAL_VALUES))
         return [r[0] for r in cur.fetchall()]
 
     def jobs_in(self, states: tuple[JobState, ...]) -> list[JobRecord]:
